@@ -1,0 +1,560 @@
+/*
+ * The option table and everything derived from it.
+ *
+ * Design: options[] is the single description of the configuration. Each
+ * descriptor names its struct cfg member by a path that is also its TOML key
+ * (the OPT_* macros stringify the member, so the two cannot disagree), and
+ * carries its type, default, bounds or allowed names, and description.
+ * Defaults, applying a TOML document, error messages, cfg_print and the
+ * test of config/ostrich.toml all walk this table. Fields are read and
+ * written through memcpy at the descriptor's offset, so no pointer casts to
+ * a field type are needed. Loading works on a copy that replaces the
+ * caller's config only once every entry and cross-field check has passed.
+ */
+#include "config/cfg.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/hex.h"
+#include "config/toml.h"
+
+/* Enum fields are read and written as int. */
+_Static_assert(sizeof(enum cfg_engine) == sizeof(int), "enum cfg_engine is not int-sized");
+_Static_assert(sizeof(enum cfg_backend) == sizeof(int), "enum cfg_backend is not int-sized");
+_Static_assert(sizeof(enum log_level) == sizeof(int), "enum log_level is not int-sized");
+
+/* Indexed by the enum values they name. */
+static const char *const engine_names[] = { "native", "fallback", NULL };
+static const char *const backend_names[] = { "sqlite", "opensearch", NULL };
+static const char *const level_names[] = { "error", "warn", "info", "debug", NULL };
+
+static const char *check_pubkey(const char *value)
+{
+    uint8_t raw[32];
+    if (value[0] == '\0' || (strlen(value) == 64 && hex_decode_lower(value, 32, raw) == 0)) {
+        return NULL;
+    }
+    return "expected 64 lowercase hex characters or an empty string";
+}
+
+#define OPT_STR(field, def, chk, secret, desc)                                         \
+    {                                                                                  \
+        .key = #field, .type = CFG_TYPE_STRING, .offset = offsetof(struct cfg, field), \
+        .def_str = def, .check = chk, .is_secret = secret, .description = desc         \
+    }
+#define OPT_INT(field, def, lo, hi, desc)                                           \
+    {                                                                               \
+        .key = #field, .type = CFG_TYPE_INT, .offset = offsetof(struct cfg, field), \
+        .def_int = def, .min = lo, .max = hi, .description = desc                   \
+    }
+#define OPT_ENUM(field, def, list, desc)                                             \
+    {                                                                                \
+        .key = #field, .type = CFG_TYPE_ENUM, .offset = offsetof(struct cfg, field), \
+        .def_int = def, .names = list, .description = desc                           \
+    }
+
+/* Grouped by table, parents before children: cfg_print relies on it. */
+static const struct cfg_option options[] = {
+    OPT_STR(relay.bind, "127.0.0.1", NULL, false, "address to listen on"),
+    OPT_INT(relay.port, 7777, 0, 65535, "TCP port to listen on; 0 picks a free port"),
+    OPT_STR(relay.name, "Ostrich", NULL, false, "relay name for the NIP-11 document"),
+    OPT_STR(relay.description, "A Nostr relay", NULL, false,
+            "relay description for the NIP-11 document"),
+    OPT_STR(relay.contact, "", NULL, false, "administrator contact for NIP-11; empty: none"),
+    OPT_STR(relay.pubkey, "", check_pubkey, false,
+            "administrator public key for NIP-11, 64 lowercase hex characters; empty: none"),
+    OPT_STR(relay.tls_cert, "", NULL, false,
+            "PEM certificate file; set together with tls_key; empty: no TLS"),
+    OPT_STR(relay.tls_key, "", NULL, false, "PEM private key file; set together with tls_cert"),
+
+    OPT_INT(limits.max_message_bytes, 131072, 1024, 16777216,
+            "largest WebSocket message accepted, in bytes"),
+    OPT_INT(limits.max_event_tags, 2000, 1, 100000, "most tags an event may carry"),
+    OPT_INT(limits.max_content_bytes, 65536, 1, 16777216, "largest event content, in bytes"),
+    OPT_INT(limits.created_at_lower_limit, 0, 0, INT32_MAX,
+            "how many seconds into the past created_at may be; 0: no limit"),
+    OPT_INT(limits.created_at_upper_limit, 900, 0, INT32_MAX,
+            "how many seconds into the future created_at may be; 0: no limit"),
+    OPT_INT(limits.max_subscriptions, 64, 1, 10000, "open subscriptions per connection"),
+    OPT_INT(limits.max_filters, 16, 1, 1000, "filters in one REQ or COUNT"),
+    OPT_INT(limits.max_limit, 5000, 1, 1000000,
+            "largest limit a filter may ask for; larger ones are clamped to it"),
+    OPT_INT(limits.default_limit, 500, 1, 1000000,
+            "stored events sent for a filter that gives no limit"),
+    OPT_INT(limits.max_outbound_bytes, 8388608, 65536, 1073741824,
+            "bytes queued for a client that is not reading before it is disconnected"),
+
+    OPT_INT(validation.workers, 0, 0, 256, "signature validation threads; 0: one per online CPU"),
+    OPT_ENUM(validation.engine, CFG_ENGINE_NATIVE, engine_names,
+             "signature engine: native (libsecp256k1) or fallback (OpenSSL)"),
+
+    OPT_ENUM(storage.backend, CFG_BACKEND_SQLITE, backend_names,
+             "where events are stored: sqlite or opensearch"),
+    OPT_INT(storage.batch_size, 256, 1, 100000, "most events written in one transaction"),
+    OPT_INT(storage.batch_wait_ms, 2, 0, 10000,
+            "longest wait for a batch to fill before it is written, in milliseconds"),
+    OPT_INT(storage.readers, 2, 1, 64, "threads that answer REQ and COUNT from the store"),
+    OPT_STR(storage.sqlite.path, "./data/ostrich.db", NULL, false, "SQLite database file"),
+    OPT_STR(storage.opensearch.url, "http://127.0.0.1:9200", NULL, false, "OpenSearch base URL"),
+    OPT_STR(storage.opensearch.index, "ostrich-events", NULL, false, "index that holds events"),
+    OPT_STR(storage.opensearch.username, "", NULL, false,
+            "user for HTTP basic authentication; empty: none"),
+    OPT_STR(storage.opensearch.password, "", NULL, true,
+            "password for HTTP basic authentication; never printed"),
+
+    OPT_ENUM(log.level, LOG_LEVEL_INFO, level_names,
+             "least severe messages logged: error, warn, info or debug"),
+};
+
+#define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+/* String options that must be set together or left empty together. */
+#define PAIR(field_a, field_b)                                           \
+    {                                                                    \
+        { #field_a, #field_b },                                          \
+        {                                                                \
+            offsetof(struct cfg, field_a), offsetof(struct cfg, field_b) \
+        }                                                                \
+    }
+static const struct {
+    const char *key[2];
+    size_t offset[2];
+} pairs[] = {
+    PAIR(relay.tls_cert, relay.tls_key),
+};
+
+/* ---- field access ---- */
+
+static const char *str_at(const struct cfg *c, size_t offset)
+{
+    const char *s;
+    memcpy(&s, (const char *)c + offset, sizeof(s));
+    return s;
+}
+
+static const char *get_str(const struct cfg *c, const struct cfg_option *o)
+{
+    return str_at(c, o->offset);
+}
+
+static void set_str(struct cfg *c, const struct cfg_option *o, const char *s)
+{
+    memcpy((char *)c + o->offset, &s, sizeof(s));
+}
+
+static int64_t get_int(const struct cfg *c, const struct cfg_option *o)
+{
+    int64_t v;
+    memcpy(&v, (const char *)c + o->offset, sizeof(v));
+    return v;
+}
+
+static void set_int(struct cfg *c, const struct cfg_option *o, int64_t v)
+{
+    memcpy((char *)c + o->offset, &v, sizeof(v));
+}
+
+static int get_enum(const struct cfg *c, const struct cfg_option *o)
+{
+    int v;
+    memcpy(&v, (const char *)c + o->offset, sizeof(v));
+    return v;
+}
+
+static void set_enum(struct cfg *c, const struct cfg_option *o, int v)
+{
+    memcpy((char *)c + o->offset, &v, sizeof(v));
+}
+
+/* A string field owns its value unless it points at the table's default. */
+static bool is_owned(const struct cfg *c, const struct cfg_option *o)
+{
+    return o->type == CFG_TYPE_STRING && get_str(c, o) != o->def_str;
+}
+
+static void set_default(struct cfg *c, const struct cfg_option *o)
+{
+    if (o->type == CFG_TYPE_STRING) {
+        set_str(c, o, o->def_str);
+    } else if (o->type == CFG_TYPE_INT) {
+        set_int(c, o, o->def_int);
+    } else {
+        set_enum(c, o, (int)o->def_int);
+    }
+}
+
+/* Deep copy of src into dst (uninitialised). Returns 0 or OST_ENOMEM, when
+ * dst is left holding nothing to free. */
+static int copy_cfg(struct cfg *dst, const struct cfg *src)
+{
+    memcpy(dst, src, sizeof(*dst));
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        if (!is_owned(src, &options[i])) {
+            continue;
+        }
+        char *s = strdup(get_str(src, &options[i]));
+        if (s == NULL) {
+            /* Options from i on still share src's strings: forget them. */
+            for (size_t j = i; j < N_OPTIONS; j++) {
+                if (options[j].type == CFG_TYPE_STRING) {
+                    set_str(dst, &options[j], options[j].def_str);
+                }
+            }
+            cfg_fini(dst);
+            return OST_ENOMEM;
+        }
+        set_str(dst, &options[i], s);
+    }
+    return 0;
+}
+
+/* ---- text ---- */
+
+static int append_toml_string(struct buf *out, const char *s)
+{
+    int rc = buf_append_char(out, '"');
+    for (; *s != '\0' && rc == 0; s++) {
+        unsigned char ch = (unsigned char)*s;
+        const char *esc = ch == '"'    ? "\\\""
+                          : ch == '\\' ? "\\\\"
+                          : ch == '\b' ? "\\b"
+                          : ch == '\t' ? "\\t"
+                          : ch == '\n' ? "\\n"
+                          : ch == '\f' ? "\\f"
+                          : ch == '\r' ? "\\r"
+                                       : NULL;
+        if (esc != NULL) {
+            rc = buf_append_str(out, esc);
+        } else if (ch < 0x20 || ch == 0x7f) {
+            rc = buf_printf(out, "\\u%04X", ch);
+        } else {
+            rc = buf_append_char(out, (char)ch);
+        }
+    }
+    return rc == 0 ? buf_append_char(out, '"') : rc;
+}
+
+static size_t name_count(const struct cfg_option *o)
+{
+    size_t n = 0;
+    while (o->names[n] != NULL) {
+        n++;
+    }
+    return n;
+}
+
+static int append_enum(struct buf *out, const struct cfg_option *o, int v)
+{
+    if (v < 0 || (size_t)v >= name_count(o)) {
+        return buf_printf(out, "%d", v);
+    }
+    return append_toml_string(out, o->names[v]);
+}
+
+/* "\"a\", \"b\" or \"c\"" for an enum's messages. */
+static int append_choices(struct buf *out, const struct cfg_option *o)
+{
+    size_t n = name_count(o);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const char *sep = i == 0 ? "" : i + 1 == n ? " or " : ", ";
+        rc = buf_printf(out, "%s\"%s\"", sep, o->names[i]);
+    }
+    return rc;
+}
+
+/* ---- loading ---- */
+
+/* Appends "name:line: key: problem"; line 0 and a NULL key are left out.
+ * Returns rc, for the caller to pass on. */
+static int report(struct buf *err, const char *name, int line, const char *key, const char *problem,
+                  int rc)
+{
+    if (line > 0) {
+        buf_printf(err, "%s:%d: ", name, line);
+    } else {
+        buf_printf(err, "%s: ", name);
+    }
+    if (key != NULL) {
+        buf_printf(err, "%s: ", key);
+    }
+    buf_append_str(err, problem);
+    return rc;
+}
+
+/* A table is known when some option lives in it or below it. */
+static bool is_known_table(const char *key)
+{
+    size_t len = strlen(key);
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        if (strncmp(options[i].key, key, len) == 0 && options[i].key[len] == '.') {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Applies one entry to c, or writes the problem into msg and returns
+ * OST_EINVAL. */
+static int apply_entry(struct cfg *c, const struct toml_entry *e, struct buf *msg)
+{
+    if (e->val.type == TOML_TABLE) {
+        return is_known_table(e->key) ? 0 : (buf_append_str(msg, "unknown table"), OST_EINVAL);
+    }
+    const struct cfg_option *o = cfg_option_find(e->key);
+    if (o == NULL) {
+        buf_append_str(msg, "unknown option");
+        return OST_EINVAL;
+    }
+    const char *got = toml_type_name(e->val.type);
+    if (o->type == CFG_TYPE_INT) {
+        if (e->val.type != TOML_INT) {
+            buf_printf(msg, "expected an integer, got %s", got);
+            return OST_EINVAL;
+        }
+        if (e->val.u.i < o->min || e->val.u.i > o->max) {
+            buf_printf(msg, "expected an integer in %" PRId64 "..%" PRId64, o->min, o->max);
+            return OST_EINVAL;
+        }
+        set_int(c, o, e->val.u.i);
+        return 0;
+    }
+    if (o->type == CFG_TYPE_ENUM) {
+        size_t n = name_count(o), i = 0;
+        while (e->val.type == TOML_STRING && i < n && strcmp(o->names[i], e->val.u.s) != 0) {
+            i++;
+        }
+        if (e->val.type != TOML_STRING || i == n) {
+            buf_append_str(msg, "expected ");
+            append_choices(msg, o);
+            if (e->val.type != TOML_STRING) {
+                buf_printf(msg, ", got %s", got);
+            }
+            return OST_EINVAL;
+        }
+        set_enum(c, o, (int)i);
+        return 0;
+    }
+    if (e->val.type != TOML_STRING) {
+        buf_printf(msg, "expected a string, got %s", got);
+        return OST_EINVAL;
+    }
+    const char *problem = o->check != NULL ? o->check(e->val.u.s) : NULL;
+    if (problem != NULL) {
+        buf_append_str(msg, problem);
+        return OST_EINVAL;
+    }
+    char *s = strdup(e->val.u.s);
+    if (s == NULL) {
+        buf_append_str(msg, "out of memory");
+        return OST_ENOMEM;
+    }
+    if (is_owned(c, o)) {
+        free((char *)get_str(c, o));
+    }
+    set_str(c, o, s);
+    return 0;
+}
+
+/* Checks each pair of set-together options. The line reported is that of
+ * whichever of the two keys the document sets last, or of the one it sets. */
+static int check_pairs(const struct cfg *c, const struct toml_doc *doc, const char *name,
+                       struct buf *err)
+{
+    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+        const char *const *key = pairs[i].key;
+        bool has_a = str_at(c, pairs[i].offset[0])[0] != '\0';
+        bool has_b = str_at(c, pairs[i].offset[1])[0] != '\0';
+        if (has_a == has_b) {
+            continue;
+        }
+        const struct toml_entry *ea = toml_find(doc, key[0]), *eb = toml_find(doc, key[1]);
+        const struct toml_entry *at = ea == NULL || (eb != NULL && eb->line > ea->line) ? eb : ea;
+        char problem[160];
+        snprintf(problem, sizeof(problem), "%s and %s must be set together", key[0], key[1]);
+        return report(err, name, at ? at->line : 0, at ? at->key : key[1], problem, OST_EINVAL);
+    }
+    return 0;
+}
+
+int cfg_load_string(struct cfg *c, const char *name, const char *text, size_t len, struct buf *err)
+{
+    struct toml_doc *doc = NULL;
+    struct toml_error terr;
+    struct cfg tmp;
+    struct buf msg;
+    buf_init(&msg);
+    int rc = toml_parse(text, len, &doc, &terr);
+    if (rc < 0) {
+        return report(err, name, terr.line, NULL, terr.msg, rc == OST_EPARSE ? OST_EINVAL : rc);
+    }
+    rc = copy_cfg(&tmp, c);
+    if (rc < 0) {
+        report(err, name, 0, NULL, "out of memory", rc);
+        goto out;
+    }
+    for (size_t i = 0; i < toml_count(doc) && rc == 0; i++) {
+        const struct toml_entry *e = toml_entry_at(doc, i);
+        buf_reset(&msg);
+        rc = apply_entry(&tmp, e, &msg);
+        if (rc < 0) {
+            const char *problem = buf_cstr(&msg);
+            report(err, name, e->line, e->key, problem ? problem : "out of memory", rc);
+        }
+    }
+    if (rc == 0) {
+        rc = check_pairs(&tmp, doc, name, err);
+    }
+    if (rc < 0) {
+        cfg_fini(&tmp);
+        goto out;
+    }
+    cfg_fini(c);
+    memcpy(c, &tmp, sizeof(*c));
+out:
+    buf_fini(&msg);
+    toml_free(doc);
+    return rc;
+}
+
+int cfg_load_file(struct cfg *c, const char *path, struct buf *err)
+{
+    struct buf text;
+    buf_init(&text);
+    int rc = 0;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        rc = -errno;
+        buf_printf(err, "%s: cannot open: %s", path, ost_strerror(rc));
+        return rc;
+    }
+    while (rc == 0 && text.len <= CFG_MAX_FILE_BYTES) {
+        rc = buf_reserve(&text, 4096);
+        if (rc < 0) {
+            buf_printf(err, "%s: out of memory", path);
+            goto out;
+        }
+        size_t n = fread(text.data + text.len, 1, text.cap - text.len - 1, f);
+        text.len += n;
+        if (n == 0) {
+            break;
+        }
+    }
+    if (ferror(f)) {
+        rc = errno != 0 ? -errno : OST_EIO;
+        buf_printf(err, "%s: cannot read: %s", path, ost_strerror(rc));
+        goto out;
+    }
+    if (text.len > CFG_MAX_FILE_BYTES) {
+        rc = OST_EINVAL;
+        buf_printf(err, "%s: larger than %d bytes", path, CFG_MAX_FILE_BYTES);
+        goto out;
+    }
+    rc = cfg_load_string(c, path, text.data, text.len, err);
+out:
+    fclose(f);
+    buf_fini(&text);
+    return rc;
+}
+
+/* ---- lifecycle ---- */
+
+void cfg_init_defaults(struct cfg *c)
+{
+    memset(c, 0, sizeof(*c));
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        set_default(c, &options[i]);
+    }
+}
+
+void cfg_fini(struct cfg *c)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        if (is_owned(c, &options[i])) {
+            free((char *)get_str(c, &options[i]));
+        }
+    }
+    cfg_init_defaults(c);
+}
+
+/* ---- queries ---- */
+
+int cfg_print(const struct cfg *c, struct buf *out)
+{
+    int rc = 0;
+    size_t table_len = 0;
+    const char *table = NULL;
+    for (size_t i = 0; i < N_OPTIONS && rc == 0; i++) {
+        const struct cfg_option *o = &options[i];
+        const char *dot = strrchr(o->key, '.');
+        size_t len = dot ? (size_t)(dot - o->key) : 0;
+        if (table == NULL || len != table_len || strncmp(table, o->key, len) != 0) {
+            rc = buf_printf(out, "%s[%.*s]\n", table ? "\n" : "", (int)len, o->key);
+            table = o->key;
+            table_len = len;
+        }
+        if (rc == 0) {
+            rc = buf_printf(out, "# %s\n%s = ", o->description, o->key + len + 1);
+        }
+        if (rc == 0 && o->is_secret) {
+            rc = append_toml_string(out, get_str(c, o)[0] != '\0' ? "(set)" : "");
+        } else if (rc == 0) {
+            rc = cfg_option_value_text(c, o, out);
+        }
+        if (rc == 0) {
+            rc = buf_append_char(out, '\n');
+        }
+    }
+    return rc;
+}
+
+size_t cfg_option_count(void)
+{
+    return N_OPTIONS;
+}
+
+const struct cfg_option *cfg_option_at(size_t i)
+{
+    return i < N_OPTIONS ? &options[i] : NULL;
+}
+
+const struct cfg_option *cfg_option_find(const char *key)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        if (strcmp(options[i].key, key) == 0) {
+            return &options[i];
+        }
+    }
+    return NULL;
+}
+
+int cfg_option_default_text(const struct cfg_option *o, struct buf *out)
+{
+    switch (o->type) {
+    case CFG_TYPE_STRING:
+        return append_toml_string(out, o->def_str);
+    case CFG_TYPE_INT:
+        return buf_printf(out, "%" PRId64, o->def_int);
+    case CFG_TYPE_ENUM:
+        return append_enum(out, o, (int)o->def_int);
+    }
+    return OST_EINVAL;
+}
+
+int cfg_option_value_text(const struct cfg *c, const struct cfg_option *o, struct buf *out)
+{
+    switch (o->type) {
+    case CFG_TYPE_STRING:
+        return append_toml_string(out, get_str(c, o));
+    case CFG_TYPE_INT:
+        return buf_printf(out, "%" PRId64, get_int(c, o));
+    case CFG_TYPE_ENUM:
+        return append_enum(out, o, get_enum(c, o));
+    }
+    return OST_EINVAL;
+}

@@ -1,0 +1,398 @@
+/*
+ * Connections. Design: the outbound queue is a singly linked list of
+ * conn_out items, capped in bytes (redis's client output buffer limit): a
+ * client that stops reading is cut off instead of growing our memory, and
+ * no other client waits for it. Event payloads are shared by reference and
+ * framed with their subscription id only when written.
+ */
+#include "relay/conn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <libwebsockets.h>
+
+#include "common/err.h"
+#include "relay/payload.h"
+
+#define R_TOO_BIG "invalid: message too large (over the relay's max_message_bytes limit)"
+#define R_BINARY  "invalid: binary messages are not supported; send JSON text"
+
+/* Approximate bytes an event frame adds around the event JSON. */
+#define EVENT_FRAME_OVERHEAD (16 + PROTO_MAX_SUB_ID_LEN)
+
+void conn_init(struct conn *c, uint64_t conn_id, struct lws *wsi, const struct conn_limits *lim)
+{
+    memset(c, 0, sizeof(*c));
+    c->conn_id = conn_id;
+    c->wsi = wsi;
+    c->limits = lim;
+    buf_init(&c->rx);
+    lws_get_peer_simple(wsi, c->addr, sizeof(c->addr));
+}
+
+static void free_items(struct conn_out *o)
+{
+    while (o != NULL) {
+        struct conn_out *next = o->next;
+        payload_unref(o->payload);
+        free(o);
+        o = next;
+    }
+}
+
+void conn_fini(struct conn *c)
+{
+    free_items(c->out_head);
+    c->out_head = c->out_tail = NULL;
+    for (uint32_t i = 0; i < c->n_subs; i++) {
+        free_items(c->subs[i].pending_head);
+    }
+    free(c->subs);
+    c->subs = NULL;
+    c->n_subs = 0;
+    buf_fini(&c->rx);
+}
+
+int conn_rx_append(struct conn *c, const void *in, size_t len, bool is_first, bool is_final,
+                   bool is_binary, const char **reason)
+{
+    if (is_first) {
+        buf_reset(&c->rx);
+        c->rx_discard = false;
+        if (is_binary) {
+            c->rx_discard = !is_final;
+            *reason = R_BINARY;
+            return OST_EINVAL;
+        }
+    }
+    if (c->rx_discard) {
+        /* The refusal was answered at the first fragment; drop the rest. */
+        if (is_final) {
+            c->rx_discard = false;
+        }
+        return 0;
+    }
+    if (c->rx.len + len > c->limits->max_message_bytes) {
+        buf_reset(&c->rx);
+        c->rx_discard = !is_final;
+        *reason = R_TOO_BIG;
+        return OST_EINVAL;
+    }
+    if (buf_append(&c->rx, in, len) < 0) {
+        buf_reset(&c->rx);
+        c->rx_discard = !is_final;
+        *reason = "error: out of memory";
+        return OST_ENOMEM;
+    }
+    return is_final ? 1 : 0;
+}
+
+static int enqueue(struct conn *c, struct conn_out *o, size_t cost)
+{
+    if (c->out_bytes + cost > c->limits->max_outbound_bytes) {
+        payload_unref(o->payload);
+        free(o);
+        if (!c->is_closing) {
+            c->is_closing = true;
+            c->close_reason = "client is not reading fast enough";
+            lws_callback_on_writable(c->wsi);
+        }
+        return OST_ENOSPC;
+    }
+    o->next = NULL;
+    if (c->out_tail != NULL) {
+        c->out_tail->next = o;
+    } else {
+        c->out_head = o;
+    }
+    c->out_tail = o;
+    c->out_bytes += cost;
+    lws_callback_on_writable(c->wsi);
+    return 0;
+}
+
+int conn_send(struct conn *c, const char *data, size_t len)
+{
+    if (c->is_closing) {
+        return OST_ENOSPC;
+    }
+    struct conn_out *o = malloc(sizeof(*o) + LWS_PRE + len);
+    if (o == NULL) {
+        return OST_ENOMEM;
+    }
+    o->payload = NULL;
+    o->sub_key = 0;
+    o->len = len;
+    memcpy(o->frame + LWS_PRE, data, len);
+    return enqueue(c, o, len);
+}
+
+static struct conn_out *event_item(struct payload *p, uint64_t sub_key)
+{
+    struct conn_out *o = malloc(sizeof(*o));
+    if (o != NULL) {
+        o->next = NULL;
+        o->payload = payload_ref(p);
+        o->sub_key = sub_key;
+        o->len = p->len + EVENT_FRAME_OVERHEAD;
+    }
+    return o;
+}
+
+int conn_send_event(struct conn *c, struct conn_sub *sub, struct payload *p)
+{
+    if (c->is_closing) {
+        return OST_ENOSPC;
+    }
+    struct conn_out *o = event_item(p, sub->key);
+    if (o == NULL) {
+        return OST_ENOMEM;
+    }
+    return enqueue(c, o, o->len);
+}
+
+int conn_hold_event(struct conn *c, struct conn_sub *sub, struct payload *p)
+{
+    if (c->is_closing) {
+        return OST_ENOSPC;
+    }
+    /* Held events count against the same outbound bound. */
+    if (c->out_bytes + p->len + EVENT_FRAME_OVERHEAD > c->limits->max_outbound_bytes) {
+        c->is_closing = true;
+        c->close_reason = "client is not reading fast enough";
+        lws_callback_on_writable(c->wsi);
+        return OST_ENOSPC;
+    }
+    struct conn_out *o = event_item(p, sub->key);
+    if (o == NULL) {
+        return OST_ENOMEM;
+    }
+    if (sub->pending_tail != NULL) {
+        sub->pending_tail->next = o;
+    } else {
+        sub->pending_head = o;
+    }
+    sub->pending_tail = o;
+    c->out_bytes += o->len;
+    return 0;
+}
+
+int conn_sub_go_live(struct conn *c, struct conn_sub *sub, uint64_t floor_seq)
+{
+    struct conn_out *o = sub->pending_head;
+    sub->pending_head = sub->pending_tail = NULL;
+    sub->is_live = true;
+    sub->floor_seq = floor_seq;
+    int rc = 0;
+    while (o != NULL) {
+        struct conn_out *next = o->next;
+        c->out_bytes -= o->len;
+        /* Events the historical query already saw were stored at or before
+         * its snapshot; only later ones are new to this subscriber. */
+        if (o->payload->seq > floor_seq && rc == 0 && !c->is_closing) {
+            rc = enqueue(c, o, o->len);
+        } else {
+            payload_unref(o->payload);
+            free(o);
+        }
+        o = next;
+    }
+    return rc;
+}
+
+int conn_on_writeable(struct conn *c, struct buf *scratch)
+{
+    if (c->is_closing) {
+        lws_close_reason(c->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+                         (unsigned char *)c->close_reason, strlen(c->close_reason));
+        return -1;
+    }
+    while (c->out_head != NULL) {
+        struct conn_out *o = c->out_head;
+        c->out_head = o->next;
+        if (c->out_head == NULL) {
+            c->out_tail = NULL;
+        }
+        c->out_bytes -= o->len;
+        unsigned char *data;
+        size_t len;
+        if (o->payload == NULL) {
+            data = o->frame + LWS_PRE;
+            len = o->len;
+        } else {
+            /* A subscription closed since this was queued gets nothing. */
+            struct conn_sub *sub = conn_sub_find_key(c, o->sub_key);
+            if (sub == NULL) {
+                payload_unref(o->payload);
+                free(o);
+                continue;
+            }
+            buf_reset(scratch);
+            if (buf_reserve(scratch, LWS_PRE) < 0) {
+                payload_unref(o->payload);
+                free(o);
+                return -1;
+            }
+            scratch->len = LWS_PRE;
+            if (proto_fmt_event(scratch, sub->id, sub->id_len, o->payload->json, o->payload->len) <
+                0) {
+                payload_unref(o->payload);
+                free(o);
+                return -1;
+            }
+            data = (unsigned char *)scratch->data + LWS_PRE;
+            len = scratch->len - LWS_PRE;
+        }
+        int n = lws_write(c->wsi, data, len, LWS_WRITE_TEXT);
+        payload_unref(o->payload);
+        free(o);
+        if (n < (int)len) {
+            return -1;
+        }
+        break;
+    }
+    if (c->out_head != NULL) {
+        lws_callback_on_writable(c->wsi);
+    }
+    return 0;
+}
+
+struct conn_sub *conn_sub_find(struct conn *c, const char *id, size_t id_len)
+{
+    for (uint32_t i = 0; i < c->n_subs; i++) {
+        if (c->subs[i].id_len == id_len && memcmp(c->subs[i].id, id, id_len) == 0) {
+            return &c->subs[i];
+        }
+    }
+    return NULL;
+}
+
+struct conn_sub *conn_sub_find_key(struct conn *c, uint64_t key)
+{
+    for (uint32_t i = 0; i < c->n_subs; i++) {
+        if (c->subs[i].key == key) {
+            return &c->subs[i];
+        }
+    }
+    return NULL;
+}
+
+struct conn_sub *conn_sub_add(struct conn *c, const char *id, size_t id_len, uint64_t key)
+{
+    if (c->n_subs >= c->limits->max_subs || id_len > PROTO_MAX_SUB_ID_LEN) {
+        return NULL;
+    }
+    if (c->subs == NULL) {
+        /* Allocated on first use and sized once: idle connections that
+         * never subscribe cost nothing here. */
+        c->subs = calloc(c->limits->max_subs, sizeof(*c->subs));
+        if (c->subs == NULL) {
+            return NULL;
+        }
+    }
+    struct conn_sub *s = &c->subs[c->n_subs++];
+    memset(s, 0, sizeof(*s));
+    s->key = key;
+    memcpy(s->id, id, id_len);
+    s->id[id_len] = '\0';
+    s->id_len = id_len;
+    return s;
+}
+
+void conn_sub_remove(struct conn *c, struct conn_sub *sub)
+{
+    for (struct conn_out *o = sub->pending_head; o != NULL; o = o->next) {
+        c->out_bytes -= o->len;
+    }
+    free_items(sub->pending_head);
+    /* Keep the array dense: move the last subscription into the hole. */
+    struct conn_sub *last = &c->subs[c->n_subs - 1];
+    if (sub != last) {
+        *sub = *last;
+    }
+    c->n_subs--;
+}
+
+static size_t slot_of(uint64_t id, size_t cap)
+{
+    /* Ids are sequential; a multiplicative hash spreads them. */
+    return (size_t)((id * 0x9E3779B97F4A7C15ull) >> 16) & (cap - 1);
+}
+
+int conn_table_init(struct conn_table *t)
+{
+    t->cap = 1024;
+    t->count = 0;
+    t->slots = calloc(t->cap, sizeof(*t->slots));
+    return t->slots ? 0 : OST_ENOMEM;
+}
+
+void conn_table_fini(struct conn_table *t)
+{
+    free(t->slots);
+    t->slots = NULL;
+}
+
+static void insert_slot(struct conn **slots, size_t cap, struct conn *c)
+{
+    size_t i = slot_of(c->conn_id, cap);
+    while (slots[i] != NULL) {
+        i = (i + 1) & (cap - 1);
+    }
+    slots[i] = c;
+}
+
+int conn_table_put(struct conn_table *t, struct conn *c)
+{
+    if ((t->count + 1) * 2 > t->cap) {
+        size_t cap = t->cap * 2;
+        struct conn **slots = calloc(cap, sizeof(*slots));
+        if (slots == NULL) {
+            return OST_ENOMEM;
+        }
+        for (size_t i = 0; i < t->cap; i++) {
+            if (t->slots[i] != NULL) {
+                insert_slot(slots, cap, t->slots[i]);
+            }
+        }
+        free(t->slots);
+        t->slots = slots;
+        t->cap = cap;
+    }
+    insert_slot(t->slots, t->cap, c);
+    t->count++;
+    return 0;
+}
+
+struct conn *conn_table_get(const struct conn_table *t, uint64_t conn_id)
+{
+    size_t i = slot_of(conn_id, t->cap);
+    while (t->slots[i] != NULL) {
+        if (t->slots[i]->conn_id == conn_id) {
+            return t->slots[i];
+        }
+        i = (i + 1) & (t->cap - 1);
+    }
+    return NULL;
+}
+
+void conn_table_del(struct conn_table *t, uint64_t conn_id)
+{
+    size_t i = slot_of(conn_id, t->cap);
+    while (t->slots[i] != NULL && t->slots[i]->conn_id != conn_id) {
+        i = (i + 1) & (t->cap - 1);
+    }
+    if (t->slots[i] == NULL) {
+        return;
+    }
+    t->slots[i] = NULL;
+    t->count--;
+    /* Re-insert the rest of the cluster so lookups never stop early at the
+     * hole (linear probing deletion). */
+    for (size_t j = (i + 1) & (t->cap - 1); t->slots[j] != NULL; j = (j + 1) & (t->cap - 1)) {
+        struct conn *moved = t->slots[j];
+        t->slots[j] = NULL;
+        insert_slot(t->slots, t->cap, moved);
+    }
+}

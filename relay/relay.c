@@ -1,0 +1,683 @@
+/*
+ * The relay: wiring between the io thread and the worker threads, and the
+ * handling of each client message.
+ *
+ * Design (STYLE.md 3.7): EVENT goes io -> validation workers -> storage
+ * thread -> (after commit) OK on the io thread and the event to the
+ * broadcast thread; ephemeral events skip storage. REQ registers the
+ * subscription with the broadcast thread, which indexes it and only then
+ * releases the historical query to a reader thread; the io thread sends the
+ * stored events, EOSE, and after EOSE only live events stored after the
+ * query's snapshot (relay/bcast.h explains why nothing is lost or repeated).
+ * Every blocking push goes downstream; the io thread never waits.
+ */
+#include "relay/relay.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <pthread.h>
+#include <signal.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/thread.h"
+#include "config/cfg.h"
+#include "filters/filter.h"
+#include "nips/nip11.h"
+#include "relay/bcast.h"
+#include "relay/payload.h"
+#include "relay/proto.h"
+#include "relay/server.h"
+#include "store/batcher.h"
+#include "store/reader.h"
+#include "store/store.h"
+#include "validate/event.h"
+#include "validate/vpool.h"
+
+#define R_SHUTTING_DOWN "error: relay is shutting down"
+#define R_BUSY          "rate-limited: relay is busy, try again shortly"
+#define R_TOO_MANY_SUBS                                                               \
+    "rate-limited: too many open subscriptions on this connection (over the relay's " \
+    "max_subscriptions limit)"
+#define R_NOMEM     "error: out of memory"
+#define R_DUPLICATE "duplicate: already have this event"
+#define R_NO_ID     "invalid: event has no readable id; see the NOTICE reason"
+
+/* How long a shutdown may spend answering and flushing. */
+#define DRAIN_TIMEOUT_MS 10000
+/* Control messages held for the broadcast thread while its inbox is full. */
+#define BACKLOG_MAX 65536
+
+struct relay {
+    const struct cfg *cfg;
+    struct server *server;
+    struct vpool *vpool;
+    struct store *store;
+    struct batcher *batcher;
+    struct reader *reader;
+    struct bcast *bcast;
+    struct filter_limits flim;
+    uint32_t max_filters;
+    struct server_config scfg;
+    struct buf nip11;
+    struct buf html;
+    _Atomic bool is_pipeline_done;
+    /* Owned by: the io thread. Messages for the broadcast thread that found
+     * its inbox full, in order. */
+    struct bcast_msg *backlog;
+    size_t n_backlog, cap_backlog;
+};
+
+/* The one process-wide pointer: signal handlers can reach nothing else. */
+static struct server *signal_server;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (signal_server != NULL) {
+        server_stop(signal_server);
+    }
+}
+
+/* ---- io thread: messages to the broadcast thread ---- */
+
+static void release_bcast_msg(struct bcast_msg *m)
+{
+    if (m->type == BCAST_SUB_ADD) {
+        struct reader_job *job = m->u.add.job;
+        filter_set_free(m->u.add.set);
+        filter_set_free(job->filters);
+        free(job);
+    }
+}
+
+/* Keeps order: once one message waits in the backlog, later ones queue
+ * behind it. Returns 0, or a negative code when the broadcast thread is
+ * gone or the backlog is full (the message is released then). */
+static int post_bcast(struct relay *r, struct bcast_msg *m)
+{
+    if (r->n_backlog == 0) {
+        int rc = bcast_try_post(r->bcast, m);
+        if (rc != OST_EAGAIN) {
+            if (rc < 0) {
+                release_bcast_msg(m);
+            }
+            return rc;
+        }
+    }
+    if (r->n_backlog == r->cap_backlog) {
+        size_t cap = r->cap_backlog ? r->cap_backlog * 2 : 64;
+        struct bcast_msg *b = cap <= BACKLOG_MAX ? realloc(r->backlog, cap * sizeof(*b)) : NULL;
+        if (b == NULL) {
+            release_bcast_msg(m);
+            return OST_EAGAIN;
+        }
+        r->backlog = b;
+        r->cap_backlog = cap;
+    }
+    r->backlog[r->n_backlog++] = *m;
+    return 0;
+}
+
+static void flush_backlog(struct relay *r)
+{
+    size_t i = 0;
+    for (; i < r->n_backlog; i++) {
+        int rc = bcast_try_post(r->bcast, &r->backlog[i]);
+        if (rc == OST_EAGAIN) {
+            break;
+        }
+        if (rc < 0) {
+            release_bcast_msg(&r->backlog[i]);
+        }
+    }
+    memmove(r->backlog, r->backlog + i, (r->n_backlog - i) * sizeof(*r->backlog));
+    r->n_backlog -= i;
+}
+
+/* ---- io thread: client messages ---- */
+
+static void on_event_msg(struct relay *r, struct conn *c, const struct proto_msg *m)
+{
+    uint8_t id[32] = { 0 };
+    bool has_id = event_peek_id(m->event, m->event_len, id) == 0;
+    const char *reason = NULL;
+    if (server_is_stopping(r->server)) {
+        reason = R_SHUTTING_DOWN;
+    } else {
+        struct vpool_job job = { .conn_id = c->conn_id, .len = m->event_len };
+        job.json = malloc(m->event_len + 1);
+        if (job.json == NULL) {
+            reason = R_NOMEM;
+        } else {
+            memcpy(job.json, m->event, m->event_len);
+            job.json[m->event_len] = '\0';
+            int rc = vpool_try_submit_take(r->vpool, &job);
+            if (rc < 0) {
+                free(job.json);
+                reason = rc == OST_EAGAIN ? R_BUSY : R_SHUTTING_DOWN;
+            }
+        }
+    }
+    if (reason == NULL) {
+        return;
+    }
+    if (has_id) {
+        server_send_ok(r->server, c, id, false, reason);
+    } else {
+        server_send_notice(r->server, c, reason);
+    }
+}
+
+static void drop_sub(struct relay *r, struct conn *c, struct conn_sub *sub)
+{
+    struct bcast_msg bm = { .type = BCAST_SUB_DEL, .conn_id = c->conn_id, .sub_key = sub->key };
+    conn_sub_remove(c, sub);
+    post_bcast(r, &bm);
+}
+
+static void on_req_msg(struct relay *r, struct conn *c, const struct proto_msg *m)
+{
+    const char *reason = NULL;
+    struct filter_set *live = NULL, *stored = NULL;
+    struct reader_job *job = NULL;
+
+    /* NIP-01: a REQ with an id already in use replaces that subscription. */
+    struct conn_sub *old = conn_sub_find(c, m->sub_id, m->sub_id_len);
+    if (old != NULL) {
+        drop_sub(r, c, old);
+    }
+    if (server_is_stopping(r->server)) {
+        reason = R_SHUTTING_DOWN;
+        goto refuse;
+    }
+    if (c->n_subs >= c->limits->max_subs) {
+        reason = R_TOO_MANY_SUBS;
+        goto refuse;
+    }
+    /* Two copies of the filters: the broadcast index owns one, the query
+     * the other, and each is freed on its own thread. */
+    int rc = filter_set_parse(m->filters, m->filters_len, &r->flim, r->max_filters, &live, &reason);
+    if (rc == 0) {
+        rc = filter_set_parse(m->filters, m->filters_len, &r->flim, r->max_filters, &stored,
+                              &reason);
+    }
+    if (rc < 0) {
+        if (rc == OST_ENOMEM) {
+            reason = R_NOMEM;
+        }
+        goto refuse;
+    }
+    job = malloc(sizeof(*job));
+    if (job == NULL) {
+        reason = R_NOMEM;
+        goto refuse;
+    }
+    uint64_t key = server_next_sub_key(r->server);
+    /* The reader job names the subscription by its key, which is what the
+     * io thread looks results up by. */
+    reader_job_init(job, c->conn_id, READER_REQ, (const char *)&key, sizeof(key), stored);
+    struct conn_sub *sub = conn_sub_add(c, m->sub_id, m->sub_id_len, key);
+    if (sub == NULL) {
+        reason = R_NOMEM;
+        goto refuse;
+    }
+    struct bcast_msg bm = { .type = BCAST_SUB_ADD, .conn_id = c->conn_id, .sub_key = key };
+    bm.u.add.set = live;
+    bm.u.add.job = job;
+    if (post_bcast(r, &bm) < 0) {
+        conn_sub_remove(c, sub);
+        server_send_closed(r->server, c, m->sub_id, m->sub_id_len, R_BUSY);
+    }
+    return;
+refuse:
+    free(job);
+    filter_set_free(live);
+    filter_set_free(stored);
+    server_send_closed(r->server, c, m->sub_id, m->sub_id_len, reason);
+}
+
+static void on_count_msg(struct relay *r, struct conn *c, const struct proto_msg *m)
+{
+    const char *reason = NULL;
+    struct filter_set *set = NULL;
+    if (server_is_stopping(r->server)) {
+        reason = R_SHUTTING_DOWN;
+    } else if (filter_set_parse(m->filters, m->filters_len, &r->flim, r->max_filters, &set,
+                                &reason) == 0) {
+        struct reader_job job;
+        reader_job_init(&job, c->conn_id, READER_COUNT, m->sub_id, m->sub_id_len, set);
+        int rc = reader_try_submit_take(r->reader, &job);
+        if (rc == 0) {
+            return;
+        }
+        filter_set_free(set);
+        reason = rc == OST_EAGAIN ? R_BUSY : R_SHUTTING_DOWN;
+    }
+    server_send_closed(r->server, c, m->sub_id, m->sub_id_len, reason);
+}
+
+static void on_message(void *ud, struct conn *c, const char *msg, size_t len)
+{
+    struct relay *r = ud;
+    struct proto_msg m;
+    bool has_sub_id;
+    const char *reason;
+    if (proto_parse(msg, len, &m, &has_sub_id, &reason) < 0) {
+        uint8_t id[32];
+        const char *brace = memchr(msg, '{', len);
+        if (has_sub_id) {
+            server_send_closed(r->server, c, m.sub_id, m.sub_id_len, reason);
+        } else if (m.type == PROTO_EVENT && brace != NULL &&
+                   event_peek_id(brace, len - (size_t)(brace - msg), id) == 0) {
+            server_send_ok(r->server, c, id, false, reason);
+        } else {
+            server_send_notice(r->server, c, reason);
+        }
+        return;
+    }
+    switch (m.type) {
+    case PROTO_EVENT:
+        on_event_msg(r, c, &m);
+        break;
+    case PROTO_REQ:
+        on_req_msg(r, c, &m);
+        break;
+    case PROTO_CLOSE: {
+        struct conn_sub *sub = conn_sub_find(c, m.sub_id, m.sub_id_len);
+        if (sub != NULL) {
+            drop_sub(r, c, sub);
+        }
+        break;
+    }
+    case PROTO_COUNT:
+        on_count_msg(r, c, &m);
+        break;
+    }
+}
+
+static void on_closed(void *ud, struct conn *c)
+{
+    struct relay *r = ud;
+    if (c->n_subs > 0) {
+        struct bcast_msg bm = { .type = BCAST_CONN_GONE, .conn_id = c->conn_id };
+        post_bcast(r, &bm);
+    }
+}
+
+static void on_sub_dropped(void *ud, uint64_t conn_id, uint64_t sub_key)
+{
+    struct relay *r = ud;
+    struct bcast_msg bm = { .type = BCAST_SUB_DEL, .conn_id = conn_id, .sub_key = sub_key };
+    post_bcast(r, &bm);
+}
+
+static void on_idle(void *ud)
+{
+    struct relay *r = ud;
+    if (r->n_backlog > 0) {
+        flush_backlog(r);
+    }
+}
+
+/* ---- worker threads ---- */
+
+static void post_ok(struct relay *r, uint64_t conn_id, const uint8_t id[32], bool accepted,
+                    const char *reason)
+{
+    struct server_msg sm = { .type = SERVER_MSG_OK, .conn_id = conn_id };
+    memcpy(sm.u.ok.id, id, 32);
+    sm.u.ok.accepted = accepted;
+    sm.u.ok.reason = reason;
+    server_post(r->server, &sm);
+}
+
+static void broadcast(struct relay *r, const struct event *ev, uint64_t seq)
+{
+    struct bcast_msg bm = { .type = BCAST_EVENT };
+    bm.u.payload = payload_new(ev, seq);
+    if (bm.u.payload == NULL) {
+        log_warn("out of memory: a new event was not broadcast");
+        return;
+    }
+    if (bcast_post(r->bcast, &bm) < 0) {
+        payload_unref(bm.u.payload);
+    }
+}
+
+/* Validation worker: route the verdict. */
+static void on_validated(void *ud, struct vpool_result *res)
+{
+    struct relay *r = ud;
+    if (res->rc < 0) {
+        if (res->has_id) {
+            post_ok(r, res->conn_id, res->id, false, res->reason);
+        } else {
+            struct server_msg sm = { .type = SERVER_MSG_NOTICE, .conn_id = res->conn_id };
+            sm.u.notice = res->reason;
+            server_post(r->server, &sm);
+        }
+        free(res->json);
+        return;
+    }
+    if (event_kind_is_ephemeral(res->ev.kind)) {
+        /* NIP-01: ephemeral events are not stored, only passed on. */
+        post_ok(r, res->conn_id, res->ev.id, true, "");
+        broadcast(r, &res->ev, UINT64_MAX);
+        free(res->json);
+        return;
+    }
+    struct batcher_req req = {
+        .conn_id = res->conn_id, .json = res->json, .len = res->len, .ev = res->ev
+    };
+    if (batcher_submit_take(r->batcher, &req) < 0) {
+        post_ok(r, res->conn_id, res->ev.id, false, R_SHUTTING_DOWN);
+        free(res->json);
+    }
+}
+
+/* Storage thread, after the commit. */
+static void on_stored(void *ud, struct batcher_req *req, const struct store_result *res)
+{
+    struct relay *r = ud;
+    switch (res->status) {
+    case STORE_STORED:
+        post_ok(r, req->conn_id, req->ev.id, true, "");
+        broadcast(r, &req->ev, res->seq);
+        break;
+    case STORE_DUPLICATE:
+        post_ok(r, req->conn_id, req->ev.id, true, R_DUPLICATE);
+        break;
+    case STORE_REPLACED_OLDER:
+    case STORE_FAILED:
+        post_ok(r, req->conn_id, req->ev.id, false, res->reason);
+        break;
+    }
+    free(req->json);
+}
+
+static uint64_t job_sub_key(const struct reader_job *job)
+{
+    uint64_t key;
+    memcpy(&key, job->sub_id, sizeof(key));
+    return key;
+}
+
+/* Reader thread: one stored event for a REQ. */
+static int on_stored_event(void *ud, const struct reader_job *job, const char *json, size_t len)
+{
+    struct relay *r = ud;
+    struct server_msg sm = { .type = SERVER_MSG_HIST, .conn_id = job->conn_id };
+    sm.sub_key = job_sub_key(job);
+    sm.u.payload = payload_new_json(json, len);
+    if (sm.u.payload == NULL) {
+        return OST_ENOMEM;
+    }
+    if (server_post(r->server, &sm) < 0) {
+        payload_unref(sm.u.payload);
+        return OST_ESHUTDOWN;
+    }
+    return 0;
+}
+
+/* Reader thread: a query ended. */
+static void on_query_done(void *ud, struct reader_job *job, const struct reader_result *res)
+{
+    struct relay *r = ud;
+    struct server_msg sm = { .conn_id = job->conn_id };
+    if (job->kind == READER_COUNT) {
+        sm.type = SERVER_MSG_COUNT;
+        sm.u.count.n = res->count;
+        sm.u.count.reason = res->rc < 0 ? res->reason : NULL;
+        memcpy(sm.u.count.sub_id, job->sub_id, job->sub_id_len);
+        sm.u.count.sub_id_len = job->sub_id_len;
+    } else {
+        sm.sub_key = job_sub_key(job);
+        if (res->rc == 0) {
+            sm.type = SERVER_MSG_EOSE;
+            sm.u.seq = res->snapshot_seq;
+        } else {
+            sm.type = SERVER_MSG_CLOSED;
+            sm.u.notice = res->rc == OST_ESHUTDOWN ? R_SHUTTING_DOWN : res->reason;
+        }
+    }
+    server_post(r->server, &sm);
+    filter_set_free(job->filters);
+}
+
+/* Broadcast thread: the subscription is indexed; its query may start. */
+static void on_sub_added(void *ud, uint64_t conn_id, uint64_t sub_key, void *job_ptr)
+{
+    struct relay *r = ud;
+    struct reader_job *job = job_ptr;
+    int rc = reader_try_submit_take(r->reader, job);
+    if (rc < 0) {
+        filter_set_free(job->filters);
+        struct server_msg sm = { .type = SERVER_MSG_CLOSED, .conn_id = conn_id };
+        sm.sub_key = sub_key;
+        sm.u.notice = rc == OST_EAGAIN ? R_BUSY : R_SHUTTING_DOWN;
+        server_post(r->server, &sm);
+    }
+    free(job);
+}
+
+/* ---- lifecycle ---- */
+
+static int build_documents(struct relay *r)
+{
+    const struct cfg *c = r->cfg;
+    struct nip11_info info = {
+        .name = c->relay.name,
+        .description = c->relay.description,
+        .pubkey = c->relay.pubkey,
+        .contact = c->relay.contact,
+        .software = "ostrich",
+        .version = OSTRICH_VERSION,
+    };
+    /* Only what this build implements and enables: NIP-01 and NIP-11. */
+    static const uint32_t nips[] = { 1, 11 };
+    memcpy(info.supported_nips, nips, sizeof(nips));
+    info.n_nips = sizeof(nips) / sizeof(nips[0]);
+    info.limitation = (struct nip11_limitation){
+        .max_message_length = (uint64_t)c->limits.max_message_bytes,
+        .max_subscriptions = (uint64_t)c->limits.max_subscriptions,
+        .max_filters = (uint64_t)c->limits.max_filters,
+        .max_limit = (uint64_t)c->limits.max_limit,
+        .max_subid_length = PROTO_MAX_SUB_ID_LEN,
+        .max_event_tags = (uint64_t)c->limits.max_event_tags,
+        .max_content_length = (uint64_t)c->limits.max_content_bytes,
+        .created_at_lower_limit = c->limits.created_at_lower_limit,
+        .created_at_upper_limit = c->limits.created_at_upper_limit,
+        .default_limit = (uint64_t)c->limits.default_limit,
+    };
+    int rc = nip11_build(&info, &r->nip11);
+    rc = rc ? rc : nip11_build_html(&info, &r->html);
+    rc = rc ? rc : (buf_cstr(&r->nip11) && buf_cstr(&r->html) ? 0 : OST_ENOMEM);
+    return rc;
+}
+
+static void configure(struct relay *r)
+{
+    const struct cfg *c = r->cfg;
+    filter_limits_default(&r->flim);
+    r->flim.max_limit = (uint32_t)c->limits.max_limit;
+    r->flim.default_limit = (uint32_t)c->limits.default_limit;
+    if (r->flim.default_limit > r->flim.max_limit) {
+        r->flim.default_limit = r->flim.max_limit;
+    }
+    r->max_filters = (uint32_t)c->limits.max_filters;
+    r->scfg = (struct server_config){
+        .bind = c->relay.bind,
+        .port = (int)c->relay.port,
+        .tls_cert = c->relay.tls_cert,
+        .tls_key = c->relay.tls_key,
+        .nip11_json = r->nip11.data,
+        .html_page = r->html.data,
+        .conn_limits = {
+            .max_message_bytes = (size_t)c->limits.max_message_bytes,
+            .max_outbound_bytes = (size_t)c->limits.max_outbound_bytes,
+            .max_subs = (uint32_t)c->limits.max_subscriptions,
+        },
+        .io_queue_cap = 65536,
+    };
+}
+
+static int start_workers(struct relay *r)
+{
+    const struct cfg *c = r->cfg;
+    struct store_options so = { .backend = STORE_BACKEND_SQLITE };
+    so.sqlite.path = c->storage.sqlite.path;
+    int rc = store_open(&so, &r->store);
+    if (rc < 0) {
+        log_error("cannot open the store at %s: %s", c->storage.sqlite.path, ost_strerror(rc));
+        return rc;
+    }
+    struct batcher_config bc = {
+        .batch_size = (uint32_t)c->storage.batch_size,
+        .batch_wait_ms = (uint32_t)c->storage.batch_wait_ms,
+    };
+    rc = batcher_new(r->store, &bc, on_stored, r, &r->batcher);
+    if (rc < 0) {
+        log_error("cannot start the storage thread: %s", ost_strerror(rc));
+        return rc;
+    }
+    struct reader_config rc_cfg = { .n_threads = (int)c->storage.readers };
+    rc = reader_new(r->store, &rc_cfg, on_stored_event, on_query_done, r, &r->reader);
+    if (rc < 0) {
+        log_error("cannot start the reader threads: %s", ost_strerror(rc));
+        return rc;
+    }
+    rc = bcast_new(r->server, 65536, on_sub_added, r, &r->bcast);
+    if (rc < 0) {
+        log_error("cannot start the broadcast thread: %s", ost_strerror(rc));
+        return rc;
+    }
+    struct vpool_config vc = {
+        .n_workers = (int)c->validation.workers,
+        .engine = c->validation.engine == CFG_ENGINE_FALLBACK ? SIG_ENGINE_FALLBACK
+                                                              : SIG_ENGINE_NATIVE,
+        .limits = {
+            .event = {
+                .max_tags = (uint32_t)c->limits.max_event_tags,
+                .max_content_len = (uint32_t)c->limits.max_content_bytes,
+            },
+            .created_at_max_age_s = (uint32_t)c->limits.created_at_lower_limit,
+            .created_at_max_future_s = (uint32_t)c->limits.created_at_upper_limit,
+        },
+    };
+    rc = vpool_new(&vc, on_validated, r, &r->vpool);
+    if (rc < 0) {
+        log_error("cannot start the validation workers: %s", ost_strerror(rc));
+        return rc;
+    }
+    return 0;
+}
+
+/* Runs on its own thread during shutdown, so that the io thread can keep
+ * draining the answers these stops produce. Upstream first: every queued
+ * EVENT is validated, stored and answered before the next stage closes. */
+static void *stopper_main(void *arg)
+{
+    struct relay *r = arg;
+    vpool_free(r->vpool);
+    r->vpool = NULL;
+    batcher_free(r->batcher);
+    r->batcher = NULL;
+    bcast_stop(r->bcast);
+    bcast_join(r->bcast);
+    reader_free(r->reader);
+    r->reader = NULL;
+    atomic_store(&r->is_pipeline_done, true);
+    server_wake(r->server);
+    return NULL;
+}
+
+static void stop_all(struct relay *r)
+{
+    /* Startup failed part way: nothing is being served, stop in order. */
+    vpool_free(r->vpool);
+    batcher_free(r->batcher);
+    if (r->bcast != NULL) {
+        bcast_stop(r->bcast);
+        bcast_join(r->bcast);
+    }
+    reader_free(r->reader);
+}
+
+int relay_run(const struct cfg *cfg)
+{
+    struct relay r;
+    memset(&r, 0, sizeof(r));
+    r.cfg = cfg;
+    buf_init(&r.nip11);
+    buf_init(&r.html);
+    int rc;
+    if (cfg->storage.backend != CFG_BACKEND_SQLITE) {
+        log_error("storage.backend: only \"sqlite\" is available in this build");
+        rc = OST_EINVAL;
+        goto out;
+    }
+    rc = build_documents(&r);
+    if (rc < 0) {
+        goto out;
+    }
+    configure(&r);
+    struct server_hooks hooks = {
+        .ud = &r,
+        .on_message = on_message,
+        .on_closed = on_closed,
+        .on_sub_dropped = on_sub_dropped,
+        .on_idle = on_idle,
+    };
+    rc = server_new(&r.scfg, &hooks, &r.server);
+    if (rc < 0) {
+        goto out;
+    }
+    rc = start_workers(&r);
+    if (rc < 0) {
+        stop_all(&r);
+        goto out;
+    }
+
+    pthread_setname_np(pthread_self(), "ost-io");
+    signal_server = r.server;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    log_info("ostrich %s listening on %s://%s:%d (store: %s, %d validation workers)",
+             OSTRICH_VERSION, cfg->relay.tls_cert[0] ? "wss" : "ws", cfg->relay.bind,
+             server_port(r.server), cfg->storage.sqlite.path, vpool_worker_count(r.vpool));
+    server_run(r.server);
+    log_info("shutting down: answering queued events and flushing the store");
+
+    pthread_t stopper;
+    rc = thread_start(&stopper, "ost-stop", stopper_main, &r);
+    if (rc < 0) {
+        stopper_main(&r);
+    }
+    server_drain(r.server, &r.is_pipeline_done, DRAIN_TIMEOUT_MS);
+    if (rc == 0) {
+        pthread_join(stopper, NULL);
+    }
+    rc = 0;
+    log_info("stopped");
+out:
+    signal_server = NULL;
+    server_free(r.server);
+    bcast_free(r.bcast);
+    for (size_t i = 0; i < r.n_backlog; i++) {
+        release_bcast_msg(&r.backlog[i]);
+    }
+    free(r.backlog);
+    store_close(r.store);
+    buf_fini(&r.nip11);
+    buf_fini(&r.html);
+    return rc;
+}

@@ -1,0 +1,99 @@
+/*
+ * The storage thread ("ost-store"): takes validated events from one bounded
+ * queue, writes them in batches (one transaction per batch) through a
+ * writer handle it opens on its own thread, and only after the commit hands
+ * each event with its result to a callback, so the relay can answer OK and
+ * then broadcast.
+ *
+ * Threads: batcher_try_submit_take and batcher_submit_take from any thread
+ * (the io thread uses the non-blocking one; validation workers, which are
+ * upstream, may block); the callback runs on the storage thread. Shutdown:
+ * batcher_stop closes the queue; the thread still writes and answers every
+ * request already queued, and batcher_free waits for that and joins it.
+ */
+#ifndef OSTRICH_STORE_BATCHER_H
+#define OSTRICH_STORE_BATCHER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+#include "validate/event.h"
+
+#define BATCHER_DEFAULT_BATCH_SIZE 256
+#define BATCHER_DEFAULT_WAIT_MS    5
+#define BATCHER_DEFAULT_QUEUE_CAP  4096
+#define BATCHER_MAX_BATCH_SIZE     65536
+
+struct batcher;
+
+/* One event to store. json is heap memory (malloc) holding the event; ev
+ * is its parsed view and points into json. Both move into the batcher with
+ * a successful submit and come back in the callback. */
+struct batcher_req {
+    uint64_t conn_id;
+    uint64_t tag; /* opaque to the batcher, returned in the callback */
+    char *json;
+    size_t len;
+    struct event ev;
+};
+
+/* Called on the storage thread once per request, after its batch has
+ * committed (or failed: then res->status is STORE_FAILED with an
+ * "error: ..." reason, and no event of that batch was stored). The callback
+ * takes ownership of req->json (free it or move it on); req and res are
+ * borrowed for the call. */
+typedef void (*batcher_done_fn)(void *ud, struct batcher_req *req, const struct store_result *res);
+
+struct batcher_config {
+    uint32_t batch_size;    /* events per transaction at most; 0: the default */
+    uint32_t batch_wait_ms; /* how long a batch waits to fill after its first event;
+                               0: it takes only what is already queued */
+    size_t queue_cap;       /* requests waiting; 0: the default */
+};
+
+/* Counters for metrics and tests (relaxed reads of atomics). */
+struct batcher_stats {
+    uint64_t batches;        /* transactions attempted */
+    uint64_t events;         /* requests answered */
+    uint64_t failed_batches; /* transactions that did not commit */
+};
+
+/* Starts the storage thread over s (borrowed; it must outlive the batcher).
+ * cfg is copied. done(ud, req, res) is called for every request. The
+ * thread opens its writer handle itself; while it cannot, requests are
+ * answered with STORE_FAILED and the open is retried for the next batch.
+ * Returns 0, OST_EINVAL (batch_size over BATCHER_MAX_BATCH_SIZE, NULL
+ * arguments), OST_ENOMEM, or the error from starting the thread; on failure
+ * nothing is left running. */
+int batcher_new(struct store *s, const struct batcher_config *cfg, batcher_done_fn done, void *ud,
+                struct batcher **out);
+
+/* Queues req without blocking and takes ownership of req->json, but only
+ * on success. Returns 0, OST_EAGAIN when the queue is full, or
+ * OST_ESHUTDOWN after batcher_stop; on failure the caller still owns
+ * req->json. Any thread. */
+int batcher_try_submit_take(struct batcher *b, const struct batcher_req *req);
+
+/* As batcher_try_submit_take, but waits while the queue is full (for
+ * threads upstream of the storage thread; never the io thread). Returns 0
+ * or OST_ESHUTDOWN; on failure the caller still owns req->json. */
+int batcher_submit_take(struct batcher *b, const struct batcher_req *req);
+
+/* Closes the queue: later submits fail with OST_ESHUTDOWN, and the thread
+ * writes and answers what is queued, then exits. Does not block.
+ * Idempotent; any thread. */
+void batcher_stop(struct batcher *b);
+
+/* Stops (if not yet stopped), waits until every queued request has been
+ * committed and answered, joins the thread and frees b. NULL does nothing.
+ * Called by the owner, never from the callback. */
+void batcher_free(struct batcher *b);
+
+/* Requests waiting in the queue (for metrics). Any thread. */
+size_t batcher_queue_len(struct batcher *b);
+
+/* Fills *out with the counters so far. Any thread. */
+void batcher_stats(struct batcher *b, struct batcher_stats *out);
+
+#endif

@@ -1,0 +1,201 @@
+/*
+ * The storage interface: one contract that every backend implements (SQLite
+ * now, OpenSearch over HTTP later), reached through a table of operations.
+ *
+ * Threads: a struct store is opened and closed by the main thread and is
+ * read-only in between, so any thread may open a handle on it. A struct
+ * store_conn is a per-thread handle (for SQLite one connection with its
+ * prepared statements; for OpenSearch one HTTP client): the storage thread
+ * opens the writer handle, each reader thread its own reader handle, and a
+ * handle is used by one thread at a time and closed before its store.
+ *
+ * Ownership: the store copies what it keeps from the options. Events,
+ * filters and ids passed to the operations are borrowed for the call; the
+ * JSON handed to a query callback is borrowed for that callback only.
+ */
+#ifndef OSTRICH_STORE_STORE_H
+#define OSTRICH_STORE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event;
+struct filter;
+struct filter_set;
+
+/* SQLite's default wait for a lock, in milliseconds. */
+#define STORE_DEFAULT_BUSY_TIMEOUT_MS 5000
+
+enum store_backend {
+    STORE_BACKEND_SQLITE = 0,
+};
+
+/* Options for store_open; only the part of the chosen backend is read. */
+struct store_options {
+    enum store_backend backend;
+    struct {
+        const char *path;         /* the database file; its parent directory is created */
+        uint32_t busy_timeout_ms; /* 0: STORE_DEFAULT_BUSY_TIMEOUT_MS */
+    } sqlite;
+};
+
+/* What a handle is for. A writer may write and read; a reader only reads. */
+enum store_role {
+    STORE_ROLE_WRITER = 0,
+    STORE_ROLE_READER = 1,
+};
+
+/* The outcome for one event of a batch. */
+enum store_status {
+    STORE_STORED = 0,         /* written; durable once the batch returned 0 */
+    STORE_DUPLICATE = 1,      /* an event with this id is already stored */
+    STORE_REPLACED_OLDER = 2, /* a newer version of this replaceable or addressable
+                                 event is stored; this one was not */
+    STORE_FAILED = 3,         /* not written: rc and reason say why */
+};
+
+/* Sequence numbers: every stored event gets one, larger than that of every
+ * event stored before it, and never reused. A query reports the sequence
+ * number of its snapshot: events with a larger one were not visible to it.
+ * This is what lets the relay join a REQ's stored events with the live
+ * ones that follow without losing or repeating any.
+ *
+ * rc is 0 unless status is STORE_FAILED, then a negative code. reason is a
+ * static string from store_reasons with its NIP-01 prefix ("" for
+ * STORE_STORED); the relay decides whether it answers OK true or false. */
+struct store_result {
+    enum store_status status;
+    int rc;
+    const char *reason;
+    uint64_t seq; /* STORE_STORED: the event's sequence number */
+};
+
+/* Called once per event a query returns, with the raw JSON exactly as it
+ * was stored (borrowed for the call). Return 0 to go on, or a negative code
+ * to stop the query, which then returns that code. */
+typedef int (*store_event_fn)(void *ud, const char *json, size_t len);
+
+/*
+ * The backend interface. A backend embeds struct store (and struct
+ * store_conn) as the first member of its own structs and fills a static
+ * struct store_ops; the store_* functions below only dispatch, so each
+ * operation has the contract of its wrapper.
+ */
+struct store;
+struct store_conn;
+
+struct store_ops {
+    const char *name;
+    void (*close)(struct store *s);
+    int (*conn_open)(struct store *s, enum store_role role, struct store_conn **out);
+    void (*conn_close)(struct store_conn *c);
+    int (*write_batch)(struct store_conn *c, const struct event *const *evs, size_t n,
+                       struct store_result *results);
+    int (*query)(struct store_conn *c, const struct filter *const *filters, size_t n,
+                 store_event_fn fn, void *ud, uint64_t *snapshot_seq);
+    int (*count)(struct store_conn *c, const struct filter *const *filters, size_t n,
+                 uint64_t *out);
+    int (*delete_ids)(struct store_conn *c, const uint8_t (*ids)[32], size_t n,
+                      const uint8_t *pubkey);
+};
+
+/* Owned by: the thread that opened it; read-only until store_close. */
+struct store {
+    const struct store_ops *ops;
+};
+
+/* Owned by: the thread that uses it (one at a time). */
+struct store_conn {
+    struct store *store;
+    enum store_role role;
+};
+
+/* Fills *r for status; rc is the negative code for STORE_FAILED and
+ * ignored otherwise. For backends and the storage thread, so the pairing of
+ * status, code and reason is made in one place. */
+void store_result_set(struct store_result *r, enum store_status status, int rc);
+
+/* Every reason a store operation reports, ending with NULL (for tests). */
+extern const char *const store_reasons[];
+
+/* Lifecycle */
+
+/* Opens the backend named by opt (borrowed; what is kept is copied). For
+ * SQLite: creates the parent directory of the file when missing, creates
+ * or upgrades the schema, and checks that the database can be written.
+ * Blocks on disk I/O; call at startup. Returns 0 with *out set, OST_EINVAL
+ * (bad options, or a database of a newer schema), OST_ENOMEM, or OST_EIO
+ * (the file or directory cannot be created or opened; logged with the path
+ * and the system error). */
+int store_open(const struct store_options *opt, struct store **out);
+
+/* Closes s. Every handle must be closed first. NULL does nothing. */
+void store_close(struct store *s);
+
+/* Opens a handle for the calling thread. Returns 0 with *out set,
+ * OST_EINVAL (unknown role), OST_ENOMEM or OST_EIO. Any thread may call
+ * it. */
+int store_conn_open(struct store *s, enum store_role role, struct store_conn **out);
+
+/* Closes c. Only its thread calls it. NULL does nothing. */
+void store_conn_close(struct store_conn *c);
+
+/* Operations: each blocks on the backend; never call them on the io thread. */
+
+/* Writes evs[0..n) (borrowed) in one transaction and fills results[0..n).
+ * NIP-01 rules: for a replaceable kind (0, 3, 10000-19999) only the newest
+ * event per (pubkey, kind) is kept, for an addressable kind (30000-39999)
+ * the newest per (pubkey, kind, first "d" tag value, "" when missing); on
+ * equal created_at the lowest id wins. Earlier events of the same batch
+ * count, so two versions in one batch leave the newest. Other kinds,
+ * ephemeral included, are stored as given (policy is the caller's).
+ * Returns 0 once the transaction is durably committed; only then do the
+ * results hold. On failure returns a negative code (OST_ENOMEM, OST_ENOSPC,
+ * OST_ETIMEDOUT when the database stayed locked, OST_EIO, OST_EINVAL for a
+ * reader handle), nothing of the batch is stored, and every result is
+ * STORE_FAILED with an "error: ..." reason. */
+int store_write_batch(struct store_conn *c, const struct event *const *evs, size_t n,
+                      struct store_result *results);
+
+/* Runs the filters[0..n) (an OR, borrowed) and calls fn(ud, json, len) for
+ * each matching stored event: newest first (created_at descending, then id
+ * ascending), at most filter_limit(f) events for each filter (a filter with
+ * limit 0 or that can never match gives nothing), each event once even when
+ * several filters match it. Returns 0, the negative code fn returned, or
+ * OST_ENOMEM / OST_EIO / OST_ETIMEDOUT. */
+int store_query(struct store_conn *c, const struct filter *const *filters, size_t n,
+                store_event_fn fn, void *ud);
+
+/* store_query over the filters of a REQ (borrowed). When snapshot_seq is
+ * not NULL it receives the sequence number of the query's snapshot (0 for
+ * an empty store): every event stored with a sequence number up to it was
+ * visible to the query, every later one was not. */
+int store_query_set(struct store_conn *c, const struct filter_set *set, store_event_fn fn, void *ud,
+                    uint64_t *snapshot_seq);
+
+/* Counts the stored events that match any of filters[0..n) (NIP-45),
+ * each event once. "limit" is ignored: it bounds what a REQ sends, not
+ * what exists. Returns 0 with *out set, or OST_ENOMEM / OST_EIO /
+ * OST_ETIMEDOUT. */
+int store_count(struct store_conn *c, const struct filter *const *filters, size_t n, uint64_t *out);
+
+/* store_count over the filters of a REQ (borrowed). */
+int store_count_set(struct store_conn *c, const struct filter_set *set, uint64_t *out);
+
+/* Deletes the events with ids[0..n) in one transaction; when pubkey (32
+ * bytes) is not NULL, only those that pubkey signed (NIP-09). Returns the
+ * number deleted (>= 0) once committed, or a negative code as
+ * store_write_batch. */
+int store_delete_ids(struct store_conn *c, const uint8_t (*ids)[32], size_t n,
+                     const uint8_t *pubkey);
+
+/* Queries */
+
+/* The backend's name ("sqlite"). */
+const char *store_backend_name(const struct store *s);
+
+/* The static "error: ..." reason (one of store_reasons) for a negative code
+ * from this interface, for OK false and CLOSED replies. */
+const char *store_error_reason(int rc);
+
+#endif

@@ -1,0 +1,110 @@
+/*
+ * Private declarations of the SQLite backend, shared by store_sqlite.c
+ * (schema, handles, statement cache, writes) and store_sqlite_query.c
+ * (query building, queries, counts). Nothing outside store/ includes this.
+ * The threading rules are those of store_sqlite.h: a handle and everything
+ * in it belong to one thread.
+ */
+#ifndef OSTRICH_STORE_STORE_SQLITE_INT_H
+#define OSTRICH_STORE_STORE_SQLITE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "common/buf.h"
+#include "store/store.h"
+
+/* Prepared query shapes kept per handle; the least recently used goes. */
+#define STORE_SQLITE_STMT_CACHE_CAP 64
+
+/* The fixed statements every handle prepares when it opens (SQL in
+ * store_sqlite.c). */
+enum {
+    ST_BEGIN_WRITE,
+    ST_BEGIN_READ,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_HAS_ID,
+    ST_FIND_REPL,
+    ST_FIND_ADDR,
+    ST_INSERT_EVENT,
+    ST_INSERT_TAG,
+    ST_DELETE_TAGS,
+    ST_DELETE_EVENT,
+    ST_FIND_OWNED,
+    ST_RAW_BY_ROWID,
+    ST_USER_VERSION,
+    ST_SNAPSHOT,
+    ST_COUNT,
+};
+
+/* Owned by: the main thread; read-only between open and close. */
+struct store_sqlite {
+    struct store base;
+    char *path;
+    int busy_timeout_ms;
+};
+
+struct store_sqlite_stmt {
+    uint64_t hash;
+    char *sql;
+    sqlite3_stmt *st;
+    uint64_t last_used;
+};
+
+/* The sort key of one result row while several filters are merged. */
+struct store_sqlite_key {
+    int64_t created_at;
+    int64_t rowid;
+    uint8_t id[32];
+};
+
+/* Owned by: the thread that opened it. */
+struct store_sqlite_conn {
+    struct store_conn base;
+    const struct store_sqlite *s;
+    sqlite3 *db;
+    sqlite3_stmt *st[ST_COUNT];
+    struct store_sqlite_stmt cache[STORE_SQLITE_STMT_CACHE_CAP];
+    uint64_t tick;
+    struct buf sql;   /* scratch: query text being built */
+    struct buf value; /* scratch: one unescaped tag value */
+    struct buf d_tag; /* scratch: the d tag of the event being written */
+    int64_t *rowids;  /* scratch: versions of a replaceable event */
+    size_t rowids_cap;
+    struct store_sqlite_key *keys; /* scratch: rows of a multi-filter query */
+    size_t keys_cap;
+};
+
+static inline struct store_sqlite_conn *store_sqlite__conn(struct store_conn *c)
+{
+    return (struct store_sqlite_conn *)c;
+}
+
+/* SQLite result codes to ours. */
+int store_sqlite__map_rc(int src);
+
+/* Logs what failed with SQLite's message and returns the mapped code. */
+int store_sqlite__db_error(struct store_sqlite_conn *c, const char *what, int src);
+
+/* Steps st to its end, ignoring rows, and resets it. Returns 0 or a code. */
+int store_sqlite__run(struct store_sqlite_conn *c, sqlite3_stmt *st, const char *what);
+
+/* Binds a blob (borrowed until the statement is reset); an empty one stays
+ * a blob, never NULL. Returns an SQLite result code. */
+int store_sqlite__bind_blob(sqlite3_stmt *st, int idx, const void *p, size_t len);
+
+/* The prepared statement for sql[0..len), from the handle's cache or
+ * prepared now; it stays owned by the cache. Returns 0 or a code. */
+int store_sqlite__cached_stmt(struct store_sqlite_conn *c, const char *sql, size_t len,
+                              sqlite3_stmt **out);
+
+/* The query and count operations of struct store_ops. */
+int store_sqlite__query(struct store_conn *c, const struct filter *const *filters, size_t n,
+                        store_event_fn fn, void *ud, uint64_t *snapshot_seq);
+int store_sqlite__count(struct store_conn *c, const struct filter *const *filters, size_t n,
+                        uint64_t *out);
+
+#endif
