@@ -32,6 +32,8 @@ struct canon_case {
 };
 
 static const struct canon_case cases[] = {
+    /* Empty tags stay empty arrays. */
+    { "[ [ ], [\"e\"] ]", "\"\"", "[[],[\"e\"]],\"\"]", 0 },
     { "[]", "\"\"", "[],\"\"]", 0 },
     { " [ ] ", "\"hello\"", "[],\"hello\"]", 0 },
     /* The seven NIP-01 escapes stay escaped, however they were written. */

@@ -106,7 +106,6 @@ static const struct bad_case bad_cases[] = {
     { "{\"tags\":[[\"e\",1]]}", "invalid: \"tags\" must be an array of arrays of strings" },
     { "{\"tags\":[[\"e\",null]]}", "invalid: \"tags\" must be an array of arrays of strings" },
     { "{\"tags\":[[\"e\"],]}", "invalid: \"tags\" must be an array of arrays of strings" },
-    { "{\"tags\":[[]]}", "invalid: every tag must start with a non-empty string" },
     { "{\"tags\":[[\"\",\"x\"]]}", "invalid: every tag must start with a non-empty string" },
     { "{\"content\":null}", "invalid: \"content\" must be a string" },
     { "{\"content\":\"\\ud800\"}", "invalid: unpaired surrogate in JSON string \\u escape" },
@@ -179,6 +178,30 @@ static void test_every_reason_reached(void)
     }
 }
 
+static void test_empty_tags_accepted(void)
+{
+    /* Empty tags are accepted and iterate as tags with no strings. */
+    const char *json = "{" BASE "\"tags\":[[],[\"e\",\"x\"],[ ]],\"content\":\"\"," SIG "}";
+    struct event ev;
+    const char *reason = NULL;
+    CHECK_OK(event_parse(json, strlen(json), NULL, &ev, &reason));
+    CHECK_INT_EQ(ev.n_tags, 3);
+    struct event_tag_iter tags, fields;
+    struct json_str s;
+    int per_tag[3] = { 0 }, i = 0;
+    event_tags_begin(&ev, &tags);
+    while (event_tags_next(&tags, &fields) && i < 3) {
+        while (event_tag_next_str(&fields, &s)) {
+            per_tag[i]++;
+        }
+        i++;
+    }
+    CHECK_INT_EQ(i, 3);
+    CHECK_INT_EQ(per_tag[0], 0);
+    CHECK_INT_EQ(per_tag[1], 2);
+    CHECK_INT_EQ(per_tag[2], 0);
+}
+
 static void test_tag_iteration(void)
 {
     const char *json = "{" BASE "\"tags\":[ [\"e\" , \"a]b\\\"c\"],[\"p\"],[\"t\",\"x\",\"\"] ],"
@@ -245,5 +268,6 @@ CHECK_MAIN({ "parse_good", test_parse_good },
            { "field_order_and_whitespace", test_field_order_and_whitespace },
            { "rejections", test_rejections }, { "limits", test_limits },
            { "every_reason_reached", test_every_reason_reached },
+           { "empty_tags_accepted", test_empty_tags_accepted },
            { "tag_iteration", test_tag_iteration }, { "peek_id", test_peek_id },
            { "kind_classes", test_kind_classes })

@@ -135,10 +135,16 @@ static int parse_tags(const char *p, const char *end, const struct event_limits 
             return OST_EREJECT;
         }
         p = json_skip_ws(p + 1, end);
-        for (bool first = true;; first = false) {
+        /* An empty tag, [], is accepted: clients send them, and NIP-01 puts
+         * no lower bound on a tag's length. */
+        bool is_empty = p < end && *p == ']';
+        if (is_empty) {
+            p++;
+        }
+        for (bool first = true; !is_empty; first = false) {
             struct json_str s;
             if (p >= end || *p != '"') {
-                *reason = first && p < end && *p == ']' ? R_TAG_EMPTY : R_TAGS;
+                *reason = R_TAGS;
                 return OST_EPARSE;
             }
             int rc = json_scan_string(p, end, &s, NULL, &p, reason);
