@@ -18,6 +18,10 @@
 #define R_TOO_BIG "invalid: message too large (over the relay's max_message_bytes limit)"
 #define R_BINARY  "invalid: binary messages are not supported; send JSON text"
 
+/* Frames written in one WRITEABLE callback at most, so one busy
+ * connection cannot hold the io thread for long. */
+#define CONN_WRITES_PER_CALLBACK 32
+
 /* Approximate bytes an event frame adds around the event JSON. */
 #define EVENT_FRAME_OVERHEAD (16 + PROTO_MAX_SUB_ID_LEN)
 
@@ -201,13 +205,10 @@ int conn_sub_go_live(struct conn *c, struct conn_sub *sub, uint64_t floor_seq)
     return rc;
 }
 
-int conn_on_writeable(struct conn *c, struct buf *scratch)
+/* Writes the head of the outbound queue. Returns 1 when a frame was
+ * written, 0 when the queue is empty, -1 on a write error. */
+static int write_one(struct conn *c, struct buf *scratch)
 {
-    if (c->is_closing) {
-        lws_close_reason(c->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
-                         (unsigned char *)c->close_reason, strlen(c->close_reason));
-        return -1;
-    }
     while (c->out_head != NULL) {
         struct conn_out *o = c->out_head;
         c->out_head = o->next;
@@ -215,31 +216,25 @@ int conn_on_writeable(struct conn *c, struct buf *scratch)
             c->out_tail = NULL;
         }
         c->out_bytes -= o->len;
-        unsigned char *data;
-        size_t len;
-        if (o->payload == NULL) {
-            data = o->frame + LWS_PRE;
-            len = o->len;
-        } else {
+        unsigned char *data = o->frame + LWS_PRE;
+        size_t len = o->len;
+        if (o->payload != NULL) {
             /* A subscription closed since this was queued gets nothing. */
             struct conn_sub *sub = conn_sub_find_key(c, o->sub_key);
-            if (sub == NULL) {
-                payload_unref(o->payload);
-                free(o);
-                continue;
-            }
             buf_reset(scratch);
-            if (buf_reserve(scratch, LWS_PRE) < 0) {
-                payload_unref(o->payload);
-                free(o);
-                return -1;
+            int rc = sub == NULL ? 1 : buf_reserve(scratch, LWS_PRE);
+            if (rc == 0) {
+                scratch->len = LWS_PRE;
+                rc = proto_fmt_event(scratch, sub->id, sub->id_len, o->payload->json,
+                                     o->payload->len);
             }
-            scratch->len = LWS_PRE;
-            if (proto_fmt_event(scratch, sub->id, sub->id_len, o->payload->json, o->payload->len) <
-                0) {
+            if (rc != 0) {
                 payload_unref(o->payload);
                 free(o);
-                return -1;
+                if (rc < 0) {
+                    return -1;
+                }
+                continue;
             }
             data = (unsigned char *)scratch->data + LWS_PRE;
             len = scratch->len - LWS_PRE;
@@ -247,10 +242,30 @@ int conn_on_writeable(struct conn *c, struct buf *scratch)
         int n = lws_write(c->wsi, data, len, LWS_WRITE_TEXT);
         payload_unref(o->payload);
         free(o);
-        if (n < (int)len) {
+        return n < (int)len ? -1 : 1;
+    }
+    return 0;
+}
+
+int conn_on_writeable(struct conn *c, struct buf *scratch)
+{
+    if (c->is_closing) {
+        lws_close_reason(c->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+                         (unsigned char *)c->close_reason, strlen(c->close_reason));
+        return -1;
+    }
+    /* Several frames per callback while the socket takes them: one trip
+     * through the event loop per frame would cap a busy connection's
+     * replies at the loop's rate. lws_send_pipe_choked reports both a full
+     * socket and data lws still holds from a partial write. */
+    for (int i = 0; i < CONN_WRITES_PER_CALLBACK; i++) {
+        int rc = write_one(c, scratch);
+        if (rc < 0) {
             return -1;
         }
-        break;
+        if (rc == 0 || lws_send_pipe_choked(c->wsi)) {
+            break;
+        }
     }
     if (c->out_head != NULL) {
         lws_callback_on_writable(c->wsi);

@@ -59,8 +59,8 @@ enum evgen_tamper {
 };
 
 /* evgen_tamper flag: after the change, rewrite the id so that it is the hash
- * of the changed event again (then only the signature is wrong). Not allowed
- * with EVGEN_TAMPER_ID. */
+ * of the changed event again, computed with validate/canon.c (then only the
+ * signature is wrong). Not allowed with EVGEN_TAMPER_ID. */
 #define EVGEN_REHASH 1u
 
 /* Creates a generator with n_keys (>= 1) keypairs derived from seed; events

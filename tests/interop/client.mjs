@@ -51,8 +51,19 @@ export function nowSec() {
 }
 
 // A signed event; the template fields default to a kind 1 note made now.
+// It is a plain object, without the marker nostr-tools adds, so that it
+// compares equal to the same event parsed from a relay's frame.
 export function signed(key, { kind = 1, created_at = nowSec(), tags = [], content = '' } = {}) {
-    return finalizeEvent({ kind, created_at, tags, content }, key.sk);
+    const ev = finalizeEvent({ kind, created_at, tags, content }, key.sk);
+    return {
+        kind: ev.kind,
+        created_at: ev.created_at,
+        tags: ev.tags,
+        content: ev.content,
+        pubkey: ev.pubkey,
+        id: ev.id,
+        sig: ev.sig,
+    };
 }
 
 // NIP-01 matching, written out plainly as the reference the relay is
@@ -155,6 +166,12 @@ export class RawClient {
         this.ws.send(bytes, { binary: true });
     }
 
+    // Sends one message as several WebSocket frames (a first frame, then
+    // continuation frames), split into the given parts.
+    sendFragments(parts, { binary = false } = {}) {
+        parts.forEach((p, i) => this.ws.send(p, { binary, fin: i === parts.length - 1 }));
+    }
+
     // Resolves with the first frame in the inbox that satisfies pred and
     // removes it; waits for more frames until the deadline.
     async take(pred, what = 'a frame', deadlineMs = DEADLINE_MS) {
@@ -210,6 +227,14 @@ export class RawClient {
     async req(subId, ...filters) {
         this.send(['REQ', subId, ...filters]);
         return this.collect(subId);
+    }
+
+    // A one-off query: REQ, the stored events up to EOSE, then CLOSE so the
+    // subscription does not count against the connection's limit.
+    async query(subId, ...filters) {
+        const res = await this.req(subId, ...filters);
+        this.send(['CLOSE', subId]);
+        return res;
     }
 
     async collect(subId) {

@@ -165,6 +165,66 @@ describe('concurrent publishers and subscribers', { timeout: TEST_TIMEOUT_MS }, 
         }
     });
 
+    test('the same events published on four connections at once are stored and broadcast once', async () => {
+        const key = newKey();
+        const evs = Array.from({ length: 60 }, (_, i) => signed(key, { content: `raced ${i}`, created_at: nowSec() - 300 + i }));
+        const sentinel = signed(key, { tags: [['t', 'race-sentinel']], content: 'sentinel' });
+        const pubs = await Promise.all(Array.from({ length: 4 }, () => RawClient.open(relay.url)));
+        const watcher = await RawClient.open(relay.url);
+        try {
+            await watcher.req('w', { authors: [key.pk] });
+            for (const ev of evs) for (const p of pubs) p.send(['EVENT', ev]);
+            const oks = await Promise.all(pubs.map((p) => Promise.all(evs.map(async (ev) => (await p.takeOk(ev.id)).msg))));
+            for (const ev of evs) {
+                const answers = oks.map((perPub) => perPub.find((m) => m[1] === ev.id));
+                for (const m of answers) {
+                    assert.equal(m[2], true, `OK true for every copy: ${JSON.stringify(m)}`);
+                    assert.ok(m[3] === '' || m[3].startsWith('duplicate: '), JSON.stringify(m));
+                }
+                const fresh = answers.filter((m) => m[3] === '').length;
+                assert.equal(fresh, 1, `exactly one publisher stored ${ev.id}: ${JSON.stringify(answers)}`);
+            }
+            assert.deepEqual(await pubs[0].publish(sentinel), [true, '']);
+            await watcher.take((m) => m[0] === 'EVENT' && m[2].id === sentinel.id, 'the sentinel');
+            const got = watcher.unread('w').filter((f) => f.msg[0] === 'EVENT').map((f) => f.msg[2].id);
+            assert.deepEqual(got.slice().sort(), evs.map((e) => e.id).sort(), 'each event broadcast exactly once');
+            const { events } = await watcher.query('stored', { authors: [key.pk], limit: 1000 });
+            assert.equal(events.length, evs.length + 1, 'each event stored once');
+        } finally {
+            await closeAll(pubs, watcher);
+        }
+    });
+
+    test('replaceable versions published concurrently leave only the winner stored', async () => {
+        const keys = Array.from({ length: 3 }, newKey);
+        const t = nowSec() - 1000;
+        const versions = [];
+        for (const key of keys) {
+            // 40 versions per author, with repeated created_at values so that
+            // ties (lowest id wins) are decided under concurrency too.
+            for (let i = 0; i < 40; i++) {
+                versions.push(signed(key, { kind: 10002, created_at: t + (i % 13), content: `v${i}`, tags: [['r', `wss://r${i}.example`]] }));
+            }
+        }
+        const pubs = await Promise.all(Array.from({ length: 4 }, () => connectNostrTools(relay.url)));
+        try {
+            await Promise.all(versions.map((v, i) => ntPublish(pubs[i % 4], v)));
+            const c = await RawClient.open(relay.url);
+            try {
+                for (const key of keys) {
+                    const mine = versions.filter((v) => v.pubkey === key.pk);
+                    const winner = mine.slice().sort((a, b) => b.created_at - a.created_at || (a.id < b.id ? -1 : 1))[0];
+                    const { events } = await c.query('winner', { kinds: [10002], authors: [key.pk] });
+                    assert.deepEqual(events, [winner]);
+                }
+            } finally {
+                await c.close();
+            }
+        } finally {
+            for (const p of pubs) p.close();
+        }
+    });
+
     test('many connections open and close while events flow', async () => {
         const key = newKey();
         const pub = await connectNostrTools(relay.url);

@@ -17,7 +17,7 @@ describe('malformed and refused frames', { timeout: TEST_TIMEOUT_MS }, () => {
     // The connection still serves: a REQ gets its EOSE.
     async function stillServes() {
         const sub = `probe-${++probes}`;
-        const { events } = await c.req(sub, { ids: [HEX] });
+        const { events } = await c.query(sub, { ids: [HEX] });
         assert.deepEqual(events, []);
     }
 
@@ -97,6 +97,38 @@ describe('malformed and refused frames', { timeout: TEST_TIMEOUT_MS }, () => {
         await expectNotice(big);
     });
 
+    test('a message split over continuation frames is reassembled', async () => {
+        const msg = JSON.stringify(['REQ', 'frag', { ids: [HEX] }]);
+        c.sendFragments([msg.slice(0, 3), msg.slice(3, 10), msg.slice(10, 11), msg.slice(11)]);
+        assert.deepEqual((await c.collect('frag')).events, []);
+        c.send(['CLOSE', 'frag']);
+        const ev = signed(newKey(), { content: 'sent in pieces ' + 'p'.repeat(3000) });
+        const evMsg = JSON.stringify(['EVENT', ev]);
+        const parts = [];
+        for (let i = 0; i < evMsg.length; i += 700) parts.push(evMsg.slice(i, i + 700));
+        c.sendFragments(parts);
+        assert.deepEqual((await c.takeOk(ev.id)).msg, ['OK', ev.id, true, '']);
+        await stillServes();
+    });
+
+    test('fragments adding up to more than max_message_bytes get NOTICE invalid', async () => {
+        const head = '["REQ","fragbig",{"#t":["';
+        const parts = [head];
+        for (let i = 0; i < 10; i++) parts.push('a'.repeat(20000));
+        parts.push('"]}]');
+        c.sendFragments(parts);
+        const n = await c.takeNotice();
+        assert.match(n.msg[1], /^invalid: \S/);
+        assert.deepEqual(c.unread('fragbig'), []);
+        await stillServes();
+    });
+
+    test('a binary message in fragments gets one NOTICE invalid', async () => {
+        c.sendFragments([Buffer.from('["REQ",'), Buffer.from('"b",{}]')], { binary: true });
+        assert.match((await c.takeNotice()).msg[1], /^invalid: \S/);
+        await stillServes();
+    });
+
     test('EVENT whose payload is not an event object gets NOTICE invalid', async () => {
         await expectNotice('["EVENT"]');
         await expectNotice('["EVENT", 1]');
@@ -163,7 +195,7 @@ describe('malformed and refused frames', { timeout: TEST_TIMEOUT_MS }, () => {
 
     test('a subscription id of 64 characters is served, 65 is refused as invalid', async () => {
         const id64 = 's'.repeat(64);
-        const { events } = await c.req(id64, { ids: [HEX] });
+        const { events } = await c.query(id64, { ids: [HEX] });
         assert.deepEqual(events, []);
         const id65 = 's'.repeat(65);
         c.send(['REQ', id65, { ids: [HEX] }]);

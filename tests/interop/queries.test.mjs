@@ -111,7 +111,7 @@ describe('NIP-01 queries', { timeout: TEST_TIMEOUT_MS }, () => {
     // filter has a limit (NIP-01: newest first, ties by lowest id), the same
     // set otherwise; never a duplicate.
     async function check(...filters) {
-        const { events } = await c.req(sub(), ...filters);
+        const { events } = await c.query(sub(), ...filters);
         const got = ids(events);
         assert.equal(new Set(got).size, got.length, `no duplicates for ${JSON.stringify(filters)} (seed ${SEED})`);
         const want = new Map();
@@ -142,7 +142,7 @@ describe('NIP-01 queries', { timeout: TEST_TIMEOUT_MS }, () => {
     test('kinds', async () => {
         for (const k of KINDS) await check({ kinds: [k] });
         await check({ kinds: [7, 1111] });
-        assert.deepEqual((await c.req(sub(), { kinds: [4242] })).events, []);
+        assert.deepEqual((await c.query(sub(), { kinds: [4242] })).events, []);
     });
 
     test('#e, #p and #t tag filters', async () => {
@@ -156,8 +156,19 @@ describe('NIP-01 queries', { timeout: TEST_TIMEOUT_MS }, () => {
 
     test('tag filters match the second element of a tag only', async () => {
         // "wss://relay.example" is the third element of p tags.
-        assert.deepEqual((await c.req(sub(), { '#p': ['wss://relay.example'] })).events, []);
-        assert.deepEqual((await c.req(sub(), { '#t': ['t'] })).events, []);
+        assert.deepEqual((await c.query(sub(), { '#p': ['wss://relay.example'] })).events, []);
+        assert.deepEqual((await c.query(sub(), { '#t': ['t'] })).events, []);
+    });
+
+    test('tag letters are case-sensitive: #T and #t are different filters', async () => {
+        const key = newKey();
+        const ev = signed(key, { tags: [['T', 'Upper'], ['t', 'lower']], content: 'case' });
+        assert.deepEqual(await ntPublish(nt, ev), [true, '']);
+        published.push(ev);
+        assert.deepEqual((await c.query(sub(), { '#T': ['Upper'] })).events, [ev]);
+        assert.deepEqual((await c.query(sub(), { '#t': ['Upper'] })).events, []);
+        assert.deepEqual((await c.query(sub(), { '#T': ['lower'] })).events, []);
+        assert.deepEqual((await c.query(sub(), { '#t': ['lower'], '#T': ['Upper'] })).events, [ev]);
     });
 
     test('since and until are inclusive', async () => {
@@ -171,7 +182,7 @@ describe('NIP-01 queries', { timeout: TEST_TIMEOUT_MS }, () => {
         assert.equal(exact.length, 3);
         await check({ since: base + 29 });
         await check({ until: base });
-        assert.deepEqual((await c.req(sub(), { since: base + 8, until: base + 7 })).events, []);
+        assert.deepEqual((await c.query(sub(), { since: base + 8, until: base + 7 })).events, []);
     });
 
     test('all fields of one filter must match', async () => {
@@ -259,12 +270,12 @@ describe('NIP-01 queries', { timeout: TEST_TIMEOUT_MS }, () => {
         c.send(['CLOSE', live]);
 
         const byId = sub();
-        const got = await c.req(byId, { ids: [ev.id] });
+        const got = await c.query(byId, { ids: [ev.id] });
         assert.deepEqual(got.frames, [`["EVENT","${byId}",${raw}]`]);
 
         // Tag values are matched after decoding their escapes.
         const byTag = sub();
-        const tagged = await c.req(byTag, { '#t': [topic] });
+        const tagged = await c.query(byTag, { '#t': [topic] });
         assert.deepEqual(tagged.frames, [`["EVENT","${byTag}",${raw}]`]);
     });
 
@@ -275,7 +286,7 @@ describe('NIP-01 queries', { timeout: TEST_TIMEOUT_MS }, () => {
         const ev = signed(key, { content: 'slash / unicode é 漢字 emoji 🦚 \u2028 \u007f' });
         assert.deepEqual(await ntPublish(nt, ev), [true, '']);
         published.push(ev);
-        const { events } = await c.req(sub(), { ids: [ev.id] });
+        const { events } = await c.query(sub(), { ids: [ev.id] });
         assert.deepEqual(events, [ev]);
     });
 

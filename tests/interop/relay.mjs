@@ -22,6 +22,8 @@ export const TEST_TIMEOUT_MS = 4 * DEADLINE_MS;
 
 const running = new Set();
 
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => fs.existsSync(p));
+
 function killAll() {
     for (const child of running) {
         try {
@@ -33,11 +35,21 @@ function killAll() {
     running.clear();
 }
 
-process.on('exit', killAll);
+// Prepended, so that they run before the test runner's own handlers: when
+// the runner is interrupted, its handlers may exit the process (or fail
+// writing a report to a closed pipe) before later listeners run.
+process.prependListener('exit', () => {
+    killAll();
+    removeTempDirs();
+});
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-    process.once(sig, () => {
+    process.prependOnceListener(sig, () => {
         killAll();
-        process.exit(128 + os.constants.signals[sig]);
+        // Without another listener the signal would now be ignored: exit as
+        // the default action would have.
+        if (process.listenerCount(sig) === 0) {
+            process.exit(128 + os.constants.signals[sig]);
+        }
     });
 }
 
@@ -55,9 +67,24 @@ export function relayBinary() {
     return bin;
 }
 
+const tempDirs = [];
+
+// Removed when the test file's process exits, unless OSTRICH_KEEP_TMP is set
+// (to look at a failed run's database and config).
+function removeTempDirs() {
+    if (process.env.OSTRICH_KEEP_TMP) {
+        return;
+    }
+    for (const dir of tempDirs.splice(0)) {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+}
+
 // A fresh directory for one relay (or for one relay and its restarts).
 export function makeTempDir(tag = 'relay') {
-    return fs.mkdtempSync(path.join(os.tmpdir(), `ostrich-interop-${tag}-`));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `ostrich-interop-${tag}-`));
+    tempDirs.push(dir);
+    return dir;
 }
 
 function tomlString(s) {
@@ -132,10 +159,14 @@ const LISTENING = /listening on (wss?):\/\/([^\s:]+):(\d+)/;
 export async function startRelay(dir, { deadlineMs = DEADLINE_MS } = {}) {
     const bin = relayBinary();
     const config = path.join(dir, 'ostrich.toml');
-    const child = spawn(bin, ['--config', config], {
-        cwd: dir,
-        stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const args = ['--config', config];
+    // setpriv (util-linux) sets the parent-death signal and then execs the
+    // relay, so the relay is killed even when this process dies without
+    // running its exit handlers (node's runner can end a test file that way
+    // when it is interrupted). The pid stays the relay's own.
+    const child = SETPRIV
+        ? spawn(SETPRIV, ['--pdeathsig', 'SIGKILL', '--', bin, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
+        : spawn(bin, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     running.add(child);
     let log = '';
     const exited = new Promise((resolve) => {

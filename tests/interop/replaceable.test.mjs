@@ -32,7 +32,7 @@ describe('replaceable and addressable events', { timeout: TEST_TIMEOUT_MS }, () 
     });
 
     async function stored(filter) {
-        return (await c.req(sub(), filter)).events;
+        return (await c.query(sub(), filter)).events;
     }
 
     // Two events of `kind` by `key` with the same created_at, as [lower id, higher id].

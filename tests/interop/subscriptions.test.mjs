@@ -104,6 +104,58 @@ describe('subscriptions', { timeout: TEST_TIMEOUT_MS }, () => {
         }
     });
 
+    test('REQ immediately followed by CLOSE: nothing live after the CLOSE', async () => {
+        c = await RawClient.open(relay.url);
+        try {
+            const key = newKey();
+            for (let i = 0; i < 20; i++) await publishOk(signed(key, { content: `stored ${i}`, created_at: nowSec() - 100 + i }));
+            // The CLOSE arrives while the stored-event query may still run.
+            c.send(['REQ', 'brief', { authors: [key.pk] }]);
+            c.send(['CLOSE', 'brief']);
+            await c.req('watch', { authors: [key.pk], limit: 0 });
+            const ev = await publishOk(signed(key, { content: 'live after close' }));
+            await takeEvent(c, 'watch', ev.id);
+            const barrier = await publishOk(signed(key, { content: 'barrier' }));
+            await takeEvent(c, 'watch', barrier.id);
+            const late = c.unread('brief').filter((f) => f.msg[0] === 'EVENT' && f.msg[2].id === ev.id);
+            assert.deepEqual(late, [], 'no live event on a closed subscription');
+            // Whatever stored events were sent before the CLOSE took effect
+            // are the author's, each at most once.
+            const early = c.unread('brief').filter((f) => f.msg[0] === 'EVENT').map((f) => f.msg[2]);
+            assert.ok(early.every((e) => e.pubkey === key.pk));
+            assert.equal(new Set(early.map((e) => e.id)).size, early.length);
+        } finally {
+            await c.close();
+        }
+    });
+
+    test('REQ replaced while its stored-event query runs: only the new filter afterwards', async () => {
+        c = await RawClient.open(relay.url);
+        try {
+            const a = newKey();
+            const b = newKey();
+            for (let i = 0; i < 50; i++) await publishOk(signed(a, { content: `a ${i}`, created_at: nowSec() - 200 + i }));
+            const storedB = await publishOk(signed(b, { content: 'b stored', created_at: nowSec() - 50 }));
+            c.send(['REQ', 'swap', { authors: [a.pk] }]);
+            c.send(['REQ', 'swap', { authors: [b.pk] }]);
+            // Read up to the EOSE that carries storedB's query: the last EOSE.
+            await c.req('sync', { ids: ['0'.repeat(64)] });
+            const liveB = await publishOk(signed(b, { content: 'b live' }));
+            const liveA = await publishOk(signed(a, { content: 'a live' }));
+            const barrier = await publishOk(signed(b, { content: 'b barrier' }));
+            await takeEvent(c, 'swap', barrier.id);
+            const frames = c.unread('swap');
+            const after = frames.slice(frames.map((f) => f.msg[0]).lastIndexOf('EOSE') + 1);
+            const afterIds = after.filter((f) => f.msg[0] === 'EVENT').map((f) => f.msg[2].id);
+            assert.deepEqual(afterIds, [liveB.id], 'after the last EOSE only the new filter delivers');
+            const allB = frames.filter((f) => f.msg[0] === 'EVENT' && f.msg[2].pubkey === b.pk).map((f) => f.msg[2].id);
+            assert.deepEqual(allB, [storedB.id, liveB.id], 'the new filter: stored once, then live');
+            assert.ok(!frames.some((f) => f.msg[0] === 'EVENT' && f.msg[2].id === liveA.id), 'no live event for the old filter');
+        } finally {
+            await c.close();
+        }
+    });
+
     test('subscription ids are per connection', async () => {
         c = await RawClient.open(relay.url);
         const d = await RawClient.open(relay.url);
