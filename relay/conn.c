@@ -298,13 +298,20 @@ struct conn_sub *conn_sub_add(struct conn *c, const char *id, size_t id_len, uin
     if (c->n_subs >= c->limits->max_subs || id_len > PROTO_MAX_SUB_ID_LEN) {
         return NULL;
     }
-    if (c->subs == NULL) {
-        /* Allocated on first use and sized once: idle connections that
-         * never subscribe cost nothing here. */
-        c->subs = calloc(c->limits->max_subs, sizeof(*c->subs));
-        if (c->subs == NULL) {
+    if (c->n_subs == c->cap_subs) {
+        /* Grown on demand: a connection with one subscription should not
+         * pay for max_subs of them. Callers hold no conn_sub pointer across
+         * this call. */
+        uint32_t cap = c->cap_subs ? 2 * c->cap_subs : 2;
+        if (cap > c->limits->max_subs) {
+            cap = c->limits->max_subs;
+        }
+        struct conn_sub *subs = realloc(c->subs, cap * sizeof(*subs));
+        if (subs == NULL) {
             return NULL;
         }
+        c->subs = subs;
+        c->cap_subs = cap;
     }
     struct conn_sub *s = &c->subs[c->n_subs++];
     memset(s, 0, sizeof(*s));

@@ -63,8 +63,8 @@ struct conn {
     bool is_closing; /* over a limit: close at the next writeable callback */
     const char *close_reason;
 
-    struct conn_sub *subs;
-    uint32_t n_subs;
+    struct conn_sub *subs; /* grows as needed, up to limits->max_subs */
+    uint32_t n_subs, cap_subs;
 };
 
 /* Sets up c (lws's per-session memory) for a new connection. */

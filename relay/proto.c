@@ -56,6 +56,14 @@ static int read_sub_id(const char *p, const char *end, struct proto_msg *out, co
         buf_fini(&b);
         return OST_ENOMEM;
     }
+    size_t n_chars = 0;
+    for (size_t i = 0; i < b.len; i++) {
+        n_chars += ((unsigned char)b.data[i] & 0xC0) != 0x80; /* not a continuation byte */
+    }
+    if (n_chars > PROTO_MAX_SUB_ID_CHARS) {
+        buf_fini(&b);
+        return OST_EPARSE;
+    }
     memcpy(out->sub_id, b.data, b.len);
     out->sub_id_len = b.len;
     out->sub_id[b.len] = '\0';

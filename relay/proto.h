@@ -17,8 +17,11 @@
 
 struct buf;
 
-/* NIP-01: a subscription id is a non-empty string of at most 64 characters. */
-#define PROTO_MAX_SUB_ID_LEN 64
+/* NIP-01: a subscription id is a non-empty string of at most 64
+ * characters. Characters are Unicode code points, so the id takes up to
+ * four times as many bytes. */
+#define PROTO_MAX_SUB_ID_CHARS 64
+#define PROTO_MAX_SUB_ID_LEN   (4 * PROTO_MAX_SUB_ID_CHARS)
 
 /* Deepest nesting a client message may have: the envelope, an event's tags
  * and their strings, or a filter's arrays, all fit well within this. */

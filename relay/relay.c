@@ -432,6 +432,12 @@ static void on_query_done(void *ud, struct reader_job *job, const struct reader_
         sm.type = SERVER_MSG_COUNT;
         sm.u.count.n = res->count;
         sm.u.count.reason = res->rc < 0 ? res->reason : NULL;
+        sm.u.count.sub_id = malloc(job->sub_id_len);
+        if (sm.u.count.sub_id == NULL) {
+            log_warn("out of memory answering a COUNT");
+            filter_set_free(job->filters);
+            return;
+        }
         memcpy(sm.u.count.sub_id, job->sub_id, job->sub_id_len);
         sm.u.count.sub_id_len = job->sub_id_len;
     } else {
@@ -444,7 +450,9 @@ static void on_query_done(void *ud, struct reader_job *job, const struct reader_
             sm.u.notice = res->rc == OST_ESHUTDOWN ? R_SHUTTING_DOWN : res->reason;
         }
     }
-    server_post(r->server, &sm);
+    if (server_post(r->server, &sm) < 0 && sm.type == SERVER_MSG_COUNT) {
+        free(sm.u.count.sub_id);
+    }
     filter_set_free(job->filters);
 }
 
@@ -486,7 +494,7 @@ static int build_documents(struct relay *r)
         .max_subscriptions = (uint64_t)c->limits.max_subscriptions,
         .max_filters = (uint64_t)c->limits.max_filters,
         .max_limit = (uint64_t)c->limits.max_limit,
-        .max_subid_length = PROTO_MAX_SUB_ID_LEN,
+        .max_subid_length = PROTO_MAX_SUB_ID_CHARS,
         .max_event_tags = (uint64_t)c->limits.max_event_tags,
         .max_content_length = (uint64_t)c->limits.max_content_bytes,
         .created_at_lower_limit = c->limits.created_at_lower_limit,

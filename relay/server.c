@@ -157,6 +157,7 @@ static void handle_msg(struct server *s, struct server_msg *m)
                 send_scratch(s, c);
             }
         }
+        free(m->u.count.sub_id);
         break;
     case SERVER_MSG_LIVE:
         break;
@@ -545,6 +546,8 @@ void server_free(struct server *s)
                 payload_unref(batch[i].u.live.payload);
             } else if (batch[i].type == SERVER_MSG_HIST) {
                 payload_unref(batch[i].u.payload);
+            } else if (batch[i].type == SERVER_MSG_COUNT) {
+                free(batch[i].u.count.sub_id);
             }
         }
     }

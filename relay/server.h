@@ -56,9 +56,9 @@ struct server_msg {
         struct {
             uint64_t n;
             const char *reason; /* static; non-NULL: answer CLOSED instead */
-            char sub_id[PROTO_MAX_SUB_ID_LEN + 1];
+            char *sub_id;       /* malloc'd; COUNT keeps no subscription to name it */
             size_t sub_id_len;
-        } count; /* COUNT answers name their id: no subscription is kept */
+        } count;
         struct {
             struct payload *payload;
             struct server_recipient *to; /* malloc'd, n entries */

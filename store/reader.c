@@ -126,7 +126,7 @@ int reader_job_init(struct reader_job *job, uint64_t conn_id, enum reader_kind k
     memset(job, 0, sizeof(*job));
     job->conn_id = conn_id;
     job->kind = kind;
-    job->sub_id_len = (uint8_t)sub_id_len;
+    job->sub_id_len = (uint16_t)sub_id_len;
     memcpy(job->sub_id, sub_id, sub_id_len);
     job->filters = filters;
     return 0;

@@ -20,8 +20,8 @@
 struct filter_set;
 struct store;
 
-/* NIP-01: a subscription id is a non-empty string of at most 64 chars. */
-#define READER_SUB_ID_MAX        64
+/* NIP-01: a subscription id is at most 64 characters: up to 256 bytes. */
+#define READER_SUB_ID_MAX        256
 #define READER_DEFAULT_QUEUE_CAP 1024
 #define READER_DEFAULT_N_THREADS 2
 #define READER_MAX_N_THREADS     64
@@ -36,7 +36,7 @@ enum reader_kind {
 struct reader_job {
     uint64_t conn_id;
     enum reader_kind kind;
-    uint8_t sub_id_len;
+    uint16_t sub_id_len;
     char sub_id[READER_SUB_ID_MAX];
     struct filter_set *filters;
 };

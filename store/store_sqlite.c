@@ -157,8 +157,13 @@ static int open_db(const struct store_sqlite *s, int flags, sqlite3 **out)
         sqlite3_busy_timeout(db, s->busy_timeout_ms);
         /* FULL, not NORMAL: in WAL mode NORMAL may lose the last commits on
          * power loss, and OK true promises the event is on disk. */
-        src = sqlite3_exec(db, "PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY", NULL, NULL,
-                           NULL);
+        /* A 64 MiB page cache and memory-mapped reads: without them every
+         * index probe that misses SQLite's small default cache becomes a
+         * pread(2) copy, which dominated the storage thread's time. */
+        src = sqlite3_exec(db,
+                           "PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY;"
+                           " PRAGMA cache_size = -65536; PRAGMA mmap_size = 1073741824",
+                           NULL, NULL, NULL);
     }
     if (src != SQLITE_OK) {
         log_error("sqlite %s: cannot open: %s", s->path,

@@ -58,6 +58,32 @@ static void test_req_count_close(void)
     CHECK(!has_sub);
     CHECK_STR_EQ(reason,
                  "invalid: subscription id must be a non-empty string of at most 64 characters");
+
+    /* Characters, not bytes: 64 two-byte characters pass, 65 do not, and
+     * 64 four-byte ones (the most bytes an id can take) pass. */
+    char big[600];
+    for (int n = 64; n <= 65; n++) {
+        size_t k = 0;
+        k += (size_t)snprintf(big, sizeof(big), "[\"REQ\",\"");
+        for (int i = 0; i < n; i++) {
+            memcpy(big + k, "\xc3\xa9", 2);
+            k += 2;
+        }
+        snprintf(big + k, sizeof(big) - k, "\",{}]");
+        int rc = parse(big, &m, &has_sub, &reason);
+        CHECK_INT_EQ(rc, n == 64 ? 0 : OST_EPARSE);
+        if (n == 64) {
+            CHECK_INT_EQ(m.sub_id_len, 128);
+        }
+    }
+    size_t k = (size_t)snprintf(big, sizeof(big), "[\"REQ\",\"");
+    for (int i = 0; i < 64; i++) {
+        memcpy(big + k, "\xf0\x9f\xa6\x9a", 4);
+        k += 4;
+    }
+    snprintf(big + k, sizeof(big) - k, "\",{}]");
+    CHECK_OK(parse(big, &m, &has_sub, &reason));
+    CHECK_INT_EQ(m.sub_id_len, 256);
 }
 
 static const struct {

@@ -49,7 +49,7 @@ describe('durability across restarts', { timeout: TEST_TIMEOUT_MS }, () => {
         await stopRelayClean(relay);
     });
 
-    test('events acknowledged while SIGTERM arrives are not lost', async () => {
+    test('events acknowledged while SIGTERM arrives are not lost', async (t) => {
         const key = newKey();
         relay = await startRelay(dir);
         const c = await RawClient.open(relay.url);
@@ -74,6 +74,7 @@ describe('durability across restarts', { timeout: TEST_TIMEOUT_MS }, () => {
             assert.match(f.msg[3], /^(error|rate-limited): /, `a refusal during shutdown says why: ${f.text}`);
         }
         assert.ok(accepted.length >= 1);
+        t.diagnostic(`${evs.length} sent, ${oks.length} answered, ${accepted.length} accepted before the relay stopped`);
 
         relay = await startRelay(dir);
         const got = new Set(await storedIds(relay.url, { authors: [key.pk], limit: 1000 }));

@@ -205,6 +205,28 @@ describe('malformed and refused frames', { timeout: TEST_TIMEOUT_MS }, () => {
         await stillServes();
     });
 
+    test('the 64-character limit counts characters, not UTF-8 bytes', async () => {
+        // NIP-01: "max length 64 chars". 'é' is one character, two bytes.
+        const id64 = 'é'.repeat(64);
+        c.send(['REQ', id64, { ids: [HEX] }]);
+        const f = await c.take((m) => m[1] === id64 || m[0] === 'NOTICE', `an answer to a 64-character id`);
+        assert.deepEqual(f.msg, ['EOSE', id64], `a 64-character id is served: got ${f.text}`);
+        c.send(['CLOSE', id64]);
+        const id65 = 'é'.repeat(65);
+        c.send(['REQ', id65, { ids: [HEX] }]);
+        const g = await c.take((m) => m[0] === 'NOTICE' || m[0] === 'CLOSED' || m[0] === 'EOSE', 'a refusal');
+        assert.notEqual(g.msg[0], 'EOSE', 'a 65-character subscription id must not be served');
+        assert.match(g.msg[g.msg.length - 1], /^invalid: \S/);
+        await stillServes();
+    });
+
+    test('a subscription id with quotes, backslashes and control characters is echoed exactly', async () => {
+        const id = 'q"\\/é\n\t\u0001 🦚';
+        const { events } = await c.query(id, { ids: [HEX] });
+        assert.deepEqual(events, []);
+        await stillServes();
+    });
+
     test('an empty or non-string subscription id is refused as invalid', async () => {
         for (const bad of ['', 5, null]) {
             c.send(['REQ', bad, { ids: [HEX] }]);

@@ -4,8 +4,10 @@
 // SQLite database, listens on a port the kernel picks (port = 0) and is
 // found through the "listening on ws://127.0.0.1:PORT" line it logs. stop()
 // sends SIGTERM and reports how the process ended; the tests assert a clean
-// exit (code 0). A process-exit hook kills any relay still running, so a
-// failing or interrupted test file never leaves one behind.
+// exit (code 0). A failing or interrupted test file never leaves a relay
+// behind: an exit hook kills any still running, and the relay is started
+// with a parent-death signal as well. Temporary directories are removed
+// when the test file ends.
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';

@@ -26,7 +26,7 @@ describe('slow subscribers', { timeout: TEST_TIMEOUT_MS }, () => {
         await stopRelayClean(relay);
     });
 
-    test('a subscriber that does not read is disconnected; others get everything', async () => {
+    test('a subscriber that does not read is disconnected; others get everything', async (t) => {
         const key = newKey();
         const slow = await RawClient.open(relay.url);
         const fast = await RawClient.open(relay.url);
@@ -63,6 +63,7 @@ describe('slow subscribers', { timeout: TEST_TIMEOUT_MS }, () => {
             assert.ok([1006, 1008].includes(slow.closed.code), `close code ${slow.closed.code}`);
             const got = slow.log.filter((f) => f.msg?.[0] === 'EVENT').length;
             assert.ok(got < EVENTS, `the slow subscriber was cut off (${got} of ${EVENTS} events)`);
+            t.diagnostic(`the slow subscriber got ${got} of ${EVENTS} events, then close code ${slow.closed.code}`);
 
             // The relay still serves new connections.
             const again = await RawClient.open(relay.url);

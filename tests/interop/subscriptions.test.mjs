@@ -156,6 +156,29 @@ describe('subscriptions', { timeout: TEST_TIMEOUT_MS }, () => {
         }
     });
 
+    test('subscription ids are compared after decoding JSON escapes', async () => {
+        c = await RawClient.open(relay.url);
+        try {
+            const key = newKey();
+            c.send(`["REQ","abc/d",{"authors":["${key.pk}"]}]`);
+            await c.collect('abc/d');
+            // The same id, written with a \u escape and an escaped slash.
+            c.send('["CLOSE","\\u0061bc\\/d"]');
+            await c.req('watch', { authors: [key.pk], limit: 0 });
+            const ev = await publishOk(signed(key, { content: 'after an escaped CLOSE' }));
+            await takeEvent(c, 'watch', ev.id);
+            const barrier = await publishOk(signed(key, { content: 'barrier' }));
+            await takeEvent(c, 'watch', barrier.id);
+            assert.deepEqual(eventsOn(c, 'abc/d'), [], 'the escaped CLOSE closed "abc/d"');
+            // An escaped REQ id is echoed decoded.
+            c.send(`["REQ","\\u0078\\/y",{"ids":["${ev.id}"]}]`);
+            const { events } = await c.collect('x/y');
+            assert.deepEqual(events, [ev]);
+        } finally {
+            await c.close();
+        }
+    });
+
     test('subscription ids are per connection', async () => {
         c = await RawClient.open(relay.url);
         const d = await RawClient.open(relay.url);
