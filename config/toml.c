@@ -24,43 +24,10 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "config/toml_int.h"
 
-struct toml_doc {
-    struct toml_entry *entries;
-    size_t n;
-    size_t cap;
-};
-
-/* How a path came to be defined; decides what may be added to it later. */
-enum node_kind {
-    NODE_VALUE,    /* key = value */
-    NODE_EXPLICIT, /* [header] */
-    NODE_IMPLICIT, /* a parent of a [header], not yet named itself */
-    NODE_DOTTED,   /* a table created by a dotted key */
-};
-
-struct node {
-    char *path;
-    enum node_kind kind;
-};
-
-struct parser {
-    const char *p;
-    const char *end;
-    int line;
-    struct toml_error *err;
-    struct toml_doc *doc;
-    struct node *nodes;
-    size_t n_nodes;
-    size_t cap_nodes;
-    struct buf path;    /* path being parsed; starts with the current table */
-    size_t table_len;   /* length of the current table's path; 0 at the root */
-    size_t table_depth; /* key parts in the current table's path */
-    struct buf scratch; /* decoded string or key part */
-};
-
-__attribute__((format(printf, 3, 4))) static int fail(struct parser *ps, int line, const char *fmt,
-                                                      ...)
+__attribute__((format(printf, 3, 4))) int toml__fail(struct parser *ps, int line, const char *fmt,
+                                                     ...)
 {
     if (ps->err != NULL) {
         va_list ap;
@@ -72,7 +39,7 @@ __attribute__((format(printf, 3, 4))) static int fail(struct parser *ps, int lin
     return OST_EPARSE;
 }
 
-static int oom(struct parser *ps)
+int toml__oom(struct parser *ps)
 {
     if (ps->err != NULL) {
         snprintf(ps->err->msg, sizeof(ps->err->msg), "out of memory");
@@ -81,20 +48,20 @@ static int oom(struct parser *ps)
     return OST_ENOMEM;
 }
 
-static void value_fini(struct toml_value *v)
+void toml__value_fini(struct toml_value *v)
 {
     if (v->type == TOML_STRING) {
         free(v->u.s);
     } else if (v->type == TOML_ARRAY) {
         for (size_t i = 0; i < v->u.arr.n; i++) {
-            value_fini(&v->u.arr.items[i]);
+            toml__value_fini(&v->u.arr.items[i]);
         }
         free(v->u.arr.items);
     }
 }
 
 /* Grows *items (of size elem) so that one more fits. Returns 0 or OST_ENOMEM. */
-static int grow(void **items, size_t *cap, size_t n, size_t elem)
+int toml__grow(void **items, size_t *cap, size_t n, size_t elem)
 {
     if (n < *cap) {
         return 0;
@@ -152,14 +119,14 @@ static int check_text(struct parser *ps)
             line++;
         } else if (c == '\r') {
             if (i + 1 == n || s[i + 1] != '\n') {
-                return fail(ps, line, "carriage return without line feed");
+                return toml__fail(ps, line, "carriage return without line feed");
             }
         } else if ((c < 0x20 && c != '\t') || c == 0x7f) {
-            return fail(ps, line, "control character U+%04X is not allowed", c);
+            return toml__fail(ps, line, "control character U+%04X is not allowed", c);
         } else if (c >= 0x80) {
             size_t len = utf8_len(s + i, n - i);
             if (len == 0) {
-                return fail(ps, line, "invalid UTF-8");
+                return toml__fail(ps, line, "invalid UTF-8");
             }
             i += len - 1;
         }
@@ -169,7 +136,7 @@ static int check_text(struct parser *ps)
 
 /* ---- scanning helpers ---- */
 
-static bool at_eol(const struct parser *ps)
+bool toml__at_eol(const struct parser *ps)
 {
     return ps->p == ps->end || *ps->p == '\n' || *ps->p == '\r';
 }
@@ -196,14 +163,14 @@ static void skip_ws(struct parser *ps)
 static void skip_comment(struct parser *ps)
 {
     if (ps->p < ps->end && *ps->p == '#') {
-        while (!at_eol(ps)) {
+        while (!toml__at_eol(ps)) {
             ps->p++;
         }
     }
 }
 
 /* Whitespace, line ends and comments, as allowed inside arrays. */
-static void skip_blank(struct parser *ps)
+void toml__skip_blank(struct parser *ps)
 {
     for (;;) {
         skip_ws(ps);
@@ -220,14 +187,14 @@ static int expect_eol(struct parser *ps, const char *what)
 {
     skip_ws(ps);
     skip_comment(ps);
-    if (!at_eol(ps)) {
-        return fail(ps, ps->line, "unexpected text after %s", what);
+    if (!toml__at_eol(ps)) {
+        return toml__fail(ps, ps->line, "unexpected text after %s", what);
     }
     skip_eol(ps);
     return 0;
 }
 
-static bool is_bare(char c)
+bool toml__is_bare(char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
            c == '-';
@@ -235,7 +202,7 @@ static bool is_bare(char c)
 
 /* 0..15 for a hex digit of either case, else -1. Setting bit 0x20 lowers
  * A-F and leaves digits alone; no other character maps onto either. */
-static int hex_digit(char c)
+int toml__hex_digit(char c)
 {
     static const char digits[] = "0123456789abcdef";
     const char *hit = c != '\0' ? strchr(digits, c | 0x20) : NULL;
@@ -244,7 +211,7 @@ static int hex_digit(char c)
 
 /* Appends cp (a Unicode scalar value) as UTF-8: a lead byte that marks the
  * length, then n continuation bytes of six bits each. */
-static int append_utf8(struct buf *b, uint32_t cp)
+int toml__append_utf8(struct buf *b, uint32_t cp)
 {
     static const unsigned char lead[] = { 0x00, 0xc0, 0xe0, 0xf0 };
     int n = cp < 0x80 ? 0 : cp < 0x800 ? 1 : cp < 0x10000 ? 2 : 3;
@@ -254,98 +221,6 @@ static int append_utf8(struct buf *b, uint32_t cp)
         s[i] = (char)(0x80 | (cp >> (6 * (n - i)) & 0x3f));
     }
     return buf_append(b, s, (size_t)n + 1);
-}
-
-/* ---- strings ---- */
-
-/* Reads \uXXXX or \UXXXXXXXX (ps->p at the u or U) into ps->scratch. */
-static int scan_unicode_escape(struct parser *ps)
-{
-    char kind = *ps->p++;
-    int digits = kind == 'u' ? 4 : 8;
-    uint32_t cp = 0;
-    for (int i = 0; i < digits; i++) {
-        int d = ps->p < ps->end ? hex_digit(*ps->p) : -1;
-        if (d < 0) {
-            return fail(ps, ps->line, "invalid \\%c escape: expected %d hex digits", kind, digits);
-        }
-        /* Eight hex digits can exceed U+10FFFF; stop growing once past it. */
-        cp = cp > 0x10ffff ? cp : cp << 4 | (uint32_t)d;
-        ps->p++;
-    }
-    if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-        return fail(ps, ps->line, "\\%c escape is not a Unicode scalar value", kind);
-    }
-    if (cp == 0) {
-        return fail(ps, ps->line, "NUL characters are not supported");
-    }
-    return append_utf8(&ps->scratch, cp) < 0 ? oom(ps) : 0;
-}
-
-/* A single-line basic string at ps->p, decoded into ps->scratch. */
-static int scan_basic(struct parser *ps)
-{
-    buf_reset(&ps->scratch);
-    ps->p++;
-    for (;;) {
-        if (at_eol(ps)) {
-            return fail(ps, ps->line, "unterminated string");
-        }
-        char c = *ps->p;
-        if (c == '"') {
-            ps->p++;
-            return buf_cstr(&ps->scratch) == NULL ? oom(ps) : 0;
-        }
-        if (c != '\\') {
-            if (buf_append_char(&ps->scratch, c) < 0) {
-                return oom(ps);
-            }
-            ps->p++;
-            continue;
-        }
-        ps->p++;
-        if (at_eol(ps)) {
-            return fail(ps, ps->line, "unterminated string");
-        }
-        static const char from[] = "btnfr\"\\";
-        static const char to[] = "\b\t\n\f\r\"\\";
-        const char *hit = *ps->p ? strchr(from, *ps->p) : NULL;
-        if (hit != NULL) {
-            if (buf_append_char(&ps->scratch, to[hit - from]) < 0) {
-                return oom(ps);
-            }
-            ps->p++;
-        } else if (*ps->p == 'u' || *ps->p == 'U') {
-            int rc = scan_unicode_escape(ps);
-            if (rc < 0) {
-                return rc;
-            }
-        } else if ((unsigned char)*ps->p < 0x80 && *ps->p != ' ' && *ps->p != '\t') {
-            return fail(ps, ps->line, "invalid escape sequence \\%c", *ps->p);
-        } else {
-            return fail(ps, ps->line, "invalid escape sequence");
-        }
-    }
-}
-
-/* A single-line literal string at ps->p, copied into ps->scratch. */
-static int scan_literal(struct parser *ps)
-{
-    buf_reset(&ps->scratch);
-    ps->p++;
-    const char *start = ps->p;
-    while (!at_eol(ps) && *ps->p != '\'') {
-        ps->p++;
-    }
-    if (at_eol(ps)) {
-        return fail(ps, ps->line, "unterminated string");
-    }
-    if (buf_append(&ps->scratch, start, (size_t)(ps->p - start)) < 0 ||
-        buf_cstr(&ps->scratch) == NULL) {
-        return oom(ps);
-    }
-    ps->p++;
-    return 0;
 }
 
 /* ---- keys ---- */
@@ -358,7 +233,7 @@ static int append_key_part(struct parser *ps, const char *part, size_t len)
     int rc = b->len > 0 ? buf_append_char(b, '.') : 0;
     bool bare = len > 0;
     for (size_t i = 0; i < len && bare; i++) {
-        bare = is_bare(part[i]);
+        bare = toml__is_bare(part[i]);
     }
     if (rc == 0 && bare) {
         rc = buf_append(b, part, len);
@@ -376,7 +251,7 @@ static int append_key_part(struct parser *ps, const char *part, size_t len)
         }
         rc = rc == 0 ? buf_append_char(b, '"') : rc;
     }
-    return rc < 0 || buf_cstr(b) == NULL ? oom(ps) : 0;
+    return rc < 0 || buf_cstr(b) == NULL ? toml__oom(ps) : 0;
 }
 
 /* Parses a dotted key at ps->p, appending its parts to ps->path, which
@@ -387,24 +262,24 @@ static int parse_key(struct parser *ps, size_t *depth, size_t ends[TOML_MAX_DEPT
     for (;;) {
         skip_ws(ps);
         if (*depth == TOML_MAX_DEPTH) {
-            return fail(ps, ps->line, "nesting deeper than %d levels", TOML_MAX_DEPTH);
+            return toml__fail(ps, ps->line, "nesting deeper than %d levels", TOML_MAX_DEPTH);
         }
         int rc = 0;
         if (ps->p < ps->end && *ps->p == '"') {
-            rc = scan_basic(ps);
+            rc = toml__scan_basic(ps);
         } else if (ps->p < ps->end && *ps->p == '\'') {
-            rc = scan_literal(ps);
+            rc = toml__scan_literal(ps);
         } else {
             const char *start = ps->p;
-            while (ps->p < ps->end && is_bare(*ps->p)) {
+            while (ps->p < ps->end && toml__is_bare(*ps->p)) {
                 ps->p++;
             }
             if (ps->p == start) {
-                return fail(ps, ps->line, "invalid key");
+                return toml__fail(ps, ps->line, "invalid key");
             }
             buf_reset(&ps->scratch);
             if (buf_append(&ps->scratch, start, (size_t)(ps->p - start)) < 0) {
-                return oom(ps);
+                return toml__oom(ps);
             }
         }
         if (rc == 0) {
@@ -436,12 +311,12 @@ static struct node *find_node(struct parser *ps, const char *path, size_t len)
 
 static int add_node(struct parser *ps, const char *path, size_t len, enum node_kind kind)
 {
-    if (grow((void **)&ps->nodes, &ps->cap_nodes, ps->n_nodes, sizeof(*ps->nodes)) < 0) {
-        return oom(ps);
+    if (toml__grow((void **)&ps->nodes, &ps->cap_nodes, ps->n_nodes, sizeof(*ps->nodes)) < 0) {
+        return toml__oom(ps);
     }
     char *copy = strndup(path, len);
     if (copy == NULL) {
-        return oom(ps);
+        return toml__oom(ps);
     }
     ps->nodes[ps->n_nodes++] = (struct node){ .path = copy, .kind = kind };
     return 0;
@@ -450,245 +325,15 @@ static int add_node(struct parser *ps, const char *path, size_t len, enum node_k
 static int add_entry(struct parser *ps, int line, const struct toml_value *val)
 {
     struct toml_doc *d = ps->doc;
-    if (grow((void **)&d->entries, &d->cap, d->n, sizeof(*d->entries)) < 0) {
-        return oom(ps);
+    if (toml__grow((void **)&d->entries, &d->cap, d->n, sizeof(*d->entries)) < 0) {
+        return toml__oom(ps);
     }
     char *key = strdup(ps->path.data);
     if (key == NULL) {
-        return oom(ps);
+        return toml__oom(ps);
     }
     d->entries[d->n++] = (struct toml_entry){ .key = key, .line = line, .val = *val };
     return 0;
-}
-
-/* ---- values ---- */
-
-/* Parses digits of base with '_' allowed only between two digits, adding
- * them to *acc; fails (false) on a bad digit, a misplaced '_' or a value
- * above limit. Sets *is_range when the failure is only the limit. */
-static bool parse_digits(const char *t, size_t n, unsigned base, uint64_t limit, uint64_t *acc,
-                         bool *is_range)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        int d = hex_digit(t[i]);
-        if (t[i] == '_' && i > 0 && i + 1 < n && t[i - 1] != '_') {
-            continue;
-        }
-        if (d < 0 || (unsigned)d >= base) {
-            return false;
-        }
-        if (v > (limit - (uint64_t)d) / base) {
-            *is_range = true;
-            return false;
-        }
-        v = v * base + (uint64_t)d;
-    }
-    *acc = v;
-    return n > 0;
-}
-
-static int parse_int(struct parser *ps, const char *t, size_t n, struct toml_value *out)
-{
-    bool is_neg = false, is_range = false;
-    unsigned base = 10;
-    size_t i = 0;
-    if (n >= 2 && t[0] == '0' && (t[1] == 'x' || t[1] == 'o' || t[1] == 'b')) {
-        base = t[1] == 'x' ? 16 : t[1] == 'o' ? 8 : 2;
-        i = 2;
-    } else {
-        if (t[0] == '+' || t[0] == '-') {
-            is_neg = t[0] == '-';
-            i = 1;
-        }
-        if (n - i > 1 && t[i] == '0') {
-            return fail(ps, ps->line, "leading zeros are not allowed");
-        }
-    }
-    uint64_t limit = is_neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-    uint64_t v;
-    if (!parse_digits(t + i, n - i, base, limit, &v, &is_range)) {
-        return fail(ps, ps->line, is_range ? "integer out of range" : "invalid integer");
-    }
-    out->type = TOML_INT;
-    /* -(2^63) has no positive int64_t counterpart, so negate in unsigned. */
-    out->u.i = is_neg ? (int64_t)(0 - v) : (int64_t)v;
-    return 0;
-}
-
-/* Checks a decimal float against TOML's grammar and converts it. */
-static int parse_float(struct parser *ps, const char *t, size_t n, struct toml_value *out)
-{
-    char tmp[128]; /* longer floats are refused; a config needs none */
-    size_t len = 0, i = 0;
-    bool ok = n < sizeof(tmp);
-    int part = 0; /* 0: integer part, 1: fraction, 2: exponent */
-    bool need_digit = true;
-    if (ok && (t[0] == '+' || t[0] == '-')) {
-        tmp[len++] = t[i++];
-    }
-    if (ok && i + 1 < n && t[i] == '0' &&
-        ((t[i + 1] >= '0' && t[i + 1] <= '9') || t[i + 1] == '_')) {
-        return fail(ps, ps->line, "leading zeros are not allowed");
-    }
-    for (; ok && i < n; i++) {
-        char c = t[i];
-        if (c >= '0' && c <= '9') {
-            need_digit = false;
-            tmp[len++] = c;
-        } else if (c == '_') {
-            ok = !need_digit && i + 1 < n && t[i + 1] >= '0' && t[i + 1] <= '9';
-        } else if (c == '.' && part == 0 && !need_digit) {
-            part = 1, need_digit = true, tmp[len++] = c;
-        } else if ((c == 'e' || c == 'E') && part < 2 && !need_digit) {
-            part = 2, need_digit = true, tmp[len++] = c;
-            if (i + 1 < n && (t[i + 1] == '+' || t[i + 1] == '-')) {
-                tmp[len++] = t[++i];
-            }
-        } else {
-            ok = false;
-        }
-    }
-    if (!ok || need_digit || part == 0) {
-        return fail(ps, ps->line, "invalid float");
-    }
-    tmp[len] = '\0';
-    /* strtod reads '.' as the decimal point in the C locale, which the
-     * relay never changes. */
-    errno = 0;
-    double f = strtod(tmp, NULL);
-    if (errno == ERANGE && (f == HUGE_VAL || f == -HUGE_VAL)) {
-        return fail(ps, ps->line, "float out of range");
-    }
-    out->type = TOML_FLOAT;
-    out->u.f = f;
-    return 0;
-}
-
-static bool token_is(const char *t, size_t n, const char *s)
-{
-    return strlen(s) == n && memcmp(t, s, n) == 0;
-}
-
-/* A bare value: boolean, number, inf or nan. */
-static int parse_scalar(struct parser *ps, struct toml_value *out)
-{
-    const char *t = ps->p;
-    while (ps->p < ps->end &&
-           (is_bare(*ps->p) || *ps->p == '+' || *ps->p == '.' || *ps->p == ':')) {
-        ps->p++;
-    }
-    size_t n = (size_t)(ps->p - t);
-    if (token_is(t, n, "true") || token_is(t, n, "false")) {
-        out->type = TOML_BOOL;
-        out->u.b = t[0] == 't';
-        return 0;
-    }
-    size_t sign = n > 0 && (t[0] == '+' || t[0] == '-');
-    if (token_is(t + sign, n - sign, "inf") || token_is(t + sign, n - sign, "nan")) {
-        double f = t[sign] == 'i' ? (double)INFINITY : (double)NAN;
-        out->type = TOML_FLOAT;
-        out->u.f = t[0] == '-' ? -f : f;
-        return 0;
-    }
-    /* A number never holds ':', nor '-' after four characters ("1979-05-27"). */
-    if (memchr(t, ':', n) != NULL || (n >= 5 && t[4] == '-' && t[3] >= '0' && t[3] <= '9')) {
-        return fail(ps, ps->line, "dates and times are not supported");
-    }
-    if (n == 0 || !(sign || (t[0] >= '0' && t[0] <= '9'))) {
-        return fail(ps, ps->line, "expected a value");
-    }
-    bool is_radix = n >= 2 && t[0] == '0' && (t[1] == 'x' || t[1] == 'o' || t[1] == 'b');
-    if (!is_radix && (memchr(t, '.', n) || memchr(t, 'e', n) || memchr(t, 'E', n))) {
-        return parse_float(ps, t, n, out);
-    }
-    return parse_int(ps, t, n, out);
-}
-
-static int take_scratch(struct parser *ps, struct toml_value *out)
-{
-    char *s = strdup(ps->scratch.data);
-    if (s == NULL) {
-        return oom(ps);
-    }
-    out->type = TOML_STRING;
-    out->u.s = s;
-    return 0;
-}
-
-static int parse_value(struct parser *ps, struct toml_value *out, int depth);
-
-static int parse_array(struct parser *ps, struct toml_value *out, int depth)
-{
-    if (depth > TOML_MAX_DEPTH) {
-        return fail(ps, ps->line, "nesting deeper than %d levels", TOML_MAX_DEPTH);
-    }
-    int open_line = ps->line, rc = 0;
-    struct toml_value arr = { .type = TOML_ARRAY };
-    size_t cap = 0;
-    bool want_value = true; /* false right after an item: ',' or ']' must follow */
-    ps->p++;
-    for (;;) {
-        skip_blank(ps);
-        if (ps->p == ps->end) {
-            rc = fail(ps, open_line, "unterminated array");
-            goto fail;
-        }
-        if (*ps->p == ']') {
-            break;
-        }
-        if (!want_value) {
-            if (*ps->p != ',') {
-                rc = fail(ps, ps->line, "expected ',' or ']' in array");
-                goto fail;
-            }
-            ps->p++;
-            want_value = true;
-            continue;
-        }
-        struct toml_value item;
-        if (grow((void **)&arr.u.arr.items, &cap, arr.u.arr.n, sizeof(item)) < 0) {
-            rc = oom(ps);
-            goto fail;
-        }
-        rc = parse_value(ps, &item, depth + 1);
-        if (rc < 0) {
-            goto fail;
-        }
-        arr.u.arr.items[arr.u.arr.n++] = item;
-        want_value = false;
-    }
-    ps->p++;
-    *out = arr;
-    return 0;
-fail:
-    value_fini(&arr);
-    return rc;
-}
-
-/* Parses the value at ps->p (not at a line end) into *out, written only on
- * success. depth is the nesting level an array here would have. */
-static int parse_value(struct parser *ps, struct toml_value *out, int depth)
-{
-    int rc;
-    char q = *ps->p;
-    if ((q == '"' || q == '\'') && ps->end - ps->p >= 3 && ps->p[1] == q && ps->p[2] == q) {
-        return fail(ps, ps->line, "multi-line strings are not supported");
-    }
-    switch (q) {
-    case '"':
-        rc = scan_basic(ps);
-        return rc < 0 ? rc : take_scratch(ps, out);
-    case '\'':
-        rc = scan_literal(ps);
-        return rc < 0 ? rc : take_scratch(ps, out);
-    case '[':
-        return parse_array(ps, out, depth);
-    case '{':
-        return fail(ps, ps->line, "inline tables are not supported");
-    default:
-        return parse_scalar(ps, out);
-    }
 }
 
 /* ---- lines ---- */
@@ -703,11 +348,11 @@ static int define_parents(struct parser *ps, int line, size_t from, size_t depth
         struct node *nd = find_node(ps, ps->path.data, ends[k]);
         int len = (int)ends[k], rc;
         if (nd != NULL && nd->kind == NODE_VALUE) {
-            return fail(ps, line, "%.*s is a value, not a table", len, ps->path.data);
+            return toml__fail(ps, line, "%.*s is a value, not a table", len, ps->path.data);
         }
         if (nd != NULL && is_dotted && nd->kind != NODE_DOTTED) {
-            return fail(ps, line, "cannot add to table [%.*s] with dotted keys", len,
-                        ps->path.data);
+            return toml__fail(ps, line, "cannot add to table [%.*s] with dotted keys", len,
+                              ps->path.data);
         }
         if (nd == NULL && (rc = add_node(ps, ps->path.data, ends[k],
                                          is_dotted ? NODE_DOTTED : NODE_IMPLICIT)) < 0) {
@@ -725,7 +370,7 @@ static int parse_header(struct parser *ps)
     size_t depth = 0, ends[TOML_MAX_DEPTH];
     ps->p++;
     if (ps->p < ps->end && *ps->p == '[') {
-        return fail(ps, line, "arrays of tables are not supported");
+        return toml__fail(ps, line, "arrays of tables are not supported");
     }
     buf_reset(&ps->path);
     rc = parse_key(ps, &depth, ends);
@@ -733,7 +378,7 @@ static int parse_header(struct parser *ps)
         return rc;
     }
     if (ps->p == ps->end || *ps->p != ']') {
-        return fail(ps, line, "expected ']' after table name");
+        return toml__fail(ps, line, "expected ']' after table name");
     }
     ps->p++;
     rc = expect_eol(ps, "table header");
@@ -746,12 +391,12 @@ static int parse_header(struct parser *ps)
     }
     struct node *nd = find_node(ps, ps->path.data, ps->path.len);
     if (nd != NULL && nd->kind == NODE_VALUE) {
-        return fail(ps, line, "%s is a value, not a table", ps->path.data);
+        return toml__fail(ps, line, "%s is a value, not a table", ps->path.data);
     }
     if (nd != NULL && nd->kind != NODE_IMPLICIT) {
-        return fail(ps, line, "table [%s] %s", ps->path.data,
-                    nd->kind == NODE_DOTTED ? "was already defined by dotted keys"
-                                            : "is defined twice");
+        return toml__fail(ps, line, "table [%s] %s", ps->path.data,
+                          nd->kind == NODE_DOTTED ? "was already defined by dotted keys"
+                                                  : "is defined twice");
     }
     if (nd != NULL) {
         nd->kind = NODE_EXPLICIT;
@@ -776,14 +421,14 @@ static int parse_keyval(struct parser *ps)
         return rc;
     }
     if (ps->p == ps->end || *ps->p != '=') {
-        return fail(ps, line, "expected '=' after key");
+        return toml__fail(ps, line, "expected '=' after key");
     }
     rc = define_parents(ps, line, ps->table_depth, depth, ends, true);
     if (rc < 0) {
         return rc;
     }
     if (find_node(ps, ps->path.data, ps->path.len) != NULL) {
-        return fail(ps, line, "duplicate key %s", ps->path.data);
+        return toml__fail(ps, line, "duplicate key %s", ps->path.data);
     }
     rc = add_node(ps, ps->path.data, ps->path.len, NODE_VALUE);
     if (rc < 0) {
@@ -791,11 +436,11 @@ static int parse_keyval(struct parser *ps)
     }
     ps->p++;
     skip_ws(ps);
-    if (at_eol(ps) || *ps->p == '#') {
-        return fail(ps, ps->line, "expected a value");
+    if (toml__at_eol(ps) || *ps->p == '#') {
+        return toml__fail(ps, ps->line, "expected a value");
     }
     struct toml_value val;
-    rc = parse_value(ps, &val, 1);
+    rc = toml__parse_value(ps, &val, 1);
     if (rc < 0) {
         return rc;
     }
@@ -804,7 +449,7 @@ static int parse_keyval(struct parser *ps)
         rc = add_entry(ps, line, &val);
     }
     if (rc < 0) {
-        value_fini(&val);
+        toml__value_fini(&val);
     }
     return rc;
 }
@@ -818,7 +463,7 @@ static int parse_doc(struct parser *ps)
         if (ps->p == ps->end) {
             break;
         }
-        if (at_eol(ps)) {
+        if (toml__at_eol(ps)) {
             skip_eol(ps);
         } else if (*ps->p == '[') {
             rc = parse_header(ps);
@@ -848,7 +493,7 @@ int toml_parse(const char *text, size_t len, struct toml_doc **out, struct toml_
     buf_init(&ps.path);
     buf_init(&ps.scratch);
     ps.doc = calloc(1, sizeof(*ps.doc));
-    int rc = ps.doc != NULL ? parse_doc(&ps) : oom(&ps);
+    int rc = ps.doc != NULL ? parse_doc(&ps) : toml__oom(&ps);
     for (size_t i = 0; i < ps.n_nodes; i++) {
         free(ps.nodes[i].path);
     }
@@ -870,7 +515,7 @@ void toml_free(struct toml_doc *doc)
     }
     for (size_t i = 0; i < doc->n; i++) {
         free(doc->entries[i].key);
-        value_fini(&doc->entries[i].val);
+        toml__value_fini(&doc->entries[i].val);
     }
     free(doc->entries);
     free(doc);

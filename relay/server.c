@@ -43,6 +43,12 @@ struct http_session {
 
 #define IO_BATCH 256
 
+/* lws gives every WebSocket connection a receive buffer of this size for
+ * its whole life, and delivers larger messages in pieces of it, which
+ * conn_rx_append joins. Small keeps idle connections cheap; a typical event
+ * still arrives in one piece. */
+#define SERVER_RX_CHUNK 4096
+
 static struct server *server_of(struct lws *wsi)
 {
     return lws_context_user(lws_get_context(wsi));
@@ -368,7 +374,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
 
 static const struct lws_protocols protocols[] = {
     { "http", callback_http, sizeof(struct http_session), 0, 0, NULL, 0 },
-    { "nostr", callback_nostr, sizeof(struct conn), 65536, 0, NULL, 0 },
+    { "nostr", callback_nostr, sizeof(struct conn), SERVER_RX_CHUNK, 0, NULL, 0 },
     { NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
