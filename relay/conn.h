@@ -26,8 +26,8 @@ struct conn_out {
     struct conn_out *next;
     struct payload *payload; /* a reference, or NULL for a frame */
     uint64_t sub_key;        /* with payload: the subscription it is for */
-    size_t len;              /* frame bytes after the LWS_PRE headroom */
-    unsigned char frame[];   /* LWS_PRE + len bytes when payload is NULL */
+    size_t len;              /* message bytes (an estimate for a payload) */
+    unsigned char frame[];   /* the message, when payload is NULL */
 };
 
 /* A subscription of this connection. key is unique across the process and
