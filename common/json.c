@@ -483,7 +483,7 @@ const char *json_unescape(const char *p, uint32_t *cp)
     return p + 6;
 }
 
-static size_t utf8_encode(uint32_t cp, char b[4])
+size_t json_utf8_encode(uint32_t cp, char b[4])
 {
     if (cp < 0x80) {
         b[0] = (char)cp;
@@ -510,7 +510,7 @@ static size_t utf8_encode(uint32_t cp, char b[4])
 int json_utf8_append(struct buf *out, uint32_t cp)
 {
     char b[4];
-    return buf_append(out, b, utf8_encode(cp, b));
+    return buf_append(out, b, json_utf8_encode(cp, b));
 }
 
 int json_str_decode(const struct json_str *s, struct buf *out)
@@ -559,13 +559,63 @@ bool json_str_equals(const struct json_str *s, const char *lit, size_t len)
         uint32_t cp;
         char local[4];
         p = json_unescape(p, &cp);
-        size_t n = utf8_encode(cp, local);
+        size_t n = json_utf8_encode(cp, local);
         if (i + n > len || memcmp(lit + i, local, n) != 0) {
             return false;
         }
         i += n;
     }
     return i == len;
+}
+
+char json_short_escape(uint32_t c)
+{
+    switch (c) {
+    case '"':
+    case '\\':
+        return (char)c;
+    case '\n':
+        return 'n';
+    case '\r':
+        return 'r';
+    case '\t':
+        return 't';
+    case '\b':
+        return 'b';
+    case '\f':
+        return 'f';
+    default:
+        return 0;
+    }
+}
+
+size_t json_str_decode_into(const struct json_str *s, uint8_t *out, size_t cap)
+{
+    if (!s->has_escapes) {
+        if (cap > 0) {
+            memcpy(out, s->p, s->len < cap ? s->len : cap);
+        }
+        return s->len;
+    }
+    const char *p = s->p, *end = s->p + s->len;
+    size_t n = 0;
+    while (p < end) {
+        char b[4];
+        size_t k = 1;
+        if (*p != '\\') {
+            b[0] = *p++;
+        } else {
+            uint32_t cp;
+            p = json_unescape(p, &cp);
+            k = json_utf8_encode(cp, b);
+        }
+        for (size_t i = 0; i < k; i++, n++) {
+            if (n < cap) {
+                out[n] = (uint8_t)b[i];
+            }
+        }
+    }
+    return n;
 }
 
 int json_write_string(struct buf *out, const char *s, size_t len)
@@ -584,34 +634,13 @@ int json_write_string(struct buf *out, const char *s, size_t len)
         }
         rc = buf_append(out, s + run, i - run);
         run = i + 1;
-        char esc[6] = { '\\', 0, 0, 0, 0, 0 };
+        char esc[6] = { '\\', json_short_escape(c), 0, 0, 0, 0 };
         size_t n = 2;
-        switch (c) {
-        case '"':
-        case '\\':
-            esc[1] = (char)c;
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        case '\b':
-            esc[1] = 'b';
-            break;
-        case '\f':
-            esc[1] = 'f';
-            break;
-        default:
+        if (esc[1] == 0) {
             memcpy(esc + 1, "u00", 3);
             esc[4] = hexd[c >> 4];
             esc[5] = hexd[c & 15];
             n = 6;
-            break;
         }
         if (rc == 0) {
             rc = buf_append(out, esc, n);

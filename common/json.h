@@ -62,6 +62,19 @@ int json_scan_value(const char *p, const char *end, unsigned max_depth, const ch
  * point and returns the position after the escape. */
 const char *json_unescape(const char *p, uint32_t *cp);
 
+/* Writes the UTF-8 encoding of code point cp (at most U+10FFFF) into out
+ * and returns its length, 1 to 4. */
+size_t json_utf8_encode(uint32_t cp, char out[4]);
+
+/* The letter of JSON's two-character escape for c (\" \\ \b \f \n \r \t),
+ * or 0 when c has none. These are also exactly the escapes NIP-01 keeps in
+ * an event's canonical form. */
+char json_short_escape(uint32_t c);
+
+/* Writes the unescaped bytes of s into out, at most cap of them, and
+ * returns the full unescaped length (which may exceed cap). */
+size_t json_str_decode_into(const struct json_str *s, uint8_t *out, size_t cap);
+
 /* Appends the UTF-8 encoding of code point cp (at most U+10FFFF) to out.
  * Returns 0 or OST_ENOMEM. */
 int json_utf8_append(struct buf *out, uint32_t cp);

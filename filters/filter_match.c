@@ -14,60 +14,12 @@
 #include "filters/filter_int.h"
 #include "validate/event.h"
 
-static size_t utf8_put(uint32_t cp, uint8_t b[4])
-{
-    if (cp < 0x80) {
-        b[0] = (uint8_t)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        b[0] = (uint8_t)(0xC0 | cp >> 6);
-        b[1] = (uint8_t)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        b[0] = (uint8_t)(0xE0 | cp >> 12);
-        b[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-        b[2] = (uint8_t)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    b[0] = (uint8_t)(0xF0 | cp >> 18);
-    b[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
-    b[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-    b[3] = (uint8_t)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 /* The unescaping filter.h promises, also used by the parser for keys and
  * values: one pass, no allocation, output cut at cap but the full length
  * returned. */
 size_t filter_tag_value_decode(const struct json_str *s, uint8_t *out, size_t cap)
 {
-    if (!s->has_escapes) {
-        if (cap > 0) {
-            memcpy(out, s->p, s->len < cap ? s->len : cap);
-        }
-        return s->len;
-    }
-    const char *p = s->p, *end = s->p + s->len;
-    size_t n = 0;
-    while (p < end) {
-        uint8_t b[4];
-        size_t k = 1;
-        if (*p != '\\') {
-            b[0] = (uint8_t)*p++;
-        } else {
-            uint32_t cp;
-            p = json_unescape(p, &cp);
-            k = utf8_put(cp, b);
-        }
-        for (size_t i = 0; i < k; i++, n++) {
-            if (n < cap) {
-                out[n] = b[i];
-            }
-        }
-    }
-    return n;
+    return json_str_decode_into(s, out, cap);
 }
 
 static bool has32(const uint8_t (*arr)[32], uint32_t n, const uint8_t *key)

@@ -74,40 +74,18 @@ static int put_string(struct buf *out, const struct json_str *s, enum canon_styl
         }
         uint32_t cp;
         p = json_unescape(bs, &cp);
-        char esc[6] = { '\\', 0, 0, 0, 0, 0 };
-        switch (cp) {
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '"':
-            esc[1] = '"';
-            break;
-        case '\\':
-            esc[1] = '\\';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        case '\b':
-            esc[1] = 'b';
-            break;
-        case '\f':
-            esc[1] = 'f';
-            break;
-        default:
-            if (cp < 0x20) {
-                *has_other_ctrl = true;
-                if (style == CANON_JSON_ESC) {
-                    memcpy(esc + 1, "u00", 3);
-                    esc[4] = hexd[cp >> 4];
-                    esc[5] = hexd[cp & 15];
-                    rc = buf_append(out, esc, 6);
-                    continue;
-                }
+        char esc[6] = { '\\', json_short_escape(cp), 0, 0, 0, 0 };
+        if (esc[1] == 0 && cp < 0x20) {
+            *has_other_ctrl = true;
+            if (style == CANON_JSON_ESC) {
+                memcpy(esc + 1, "u00", 3);
+                esc[4] = hexd[cp >> 4];
+                esc[5] = hexd[cp & 15];
+                rc = buf_append(out, esc, 6);
+                continue;
             }
+        }
+        if (esc[1] == 0) {
             rc = json_utf8_append(out, cp);
             continue;
         }
