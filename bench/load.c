@@ -521,6 +521,8 @@ static int on_message(void *arg, uint32_t conn, const char *data, size_t len)
         return send_req(r, c);
     } else if (str_is(&label, "EOSE", 4) || str_is(&label, "CLOSED", 6)) {
         r->n_stray++;
+    } else if (str_is(&label, "AUTH", 4)) {
+        /* NIP-42: the relay's challenge on connect; the load never answers. */
     } else {
         r->n_bad_msg++;
     }

@@ -618,6 +618,30 @@ size_t json_str_decode_into(const struct json_str *s, uint8_t *out, size_t cap)
     return n;
 }
 
+bool json_str_to_uint(const struct json_str *s, uint64_t max, uint64_t *out)
+{
+    /* 20 digits hold any uint64_t, and without leading zeros a longer
+     * string is out of range. */
+    uint8_t digits[21];
+    size_t len = json_str_decode_into(s, digits, sizeof(digits));
+    if (len == 0 || len > 20 || (len > 1 && digits[0] == '0')) {
+        return false; /* leading zeros are not a plain decimal number */
+    }
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (digits[i] < '0' || digits[i] > '9') {
+            return false;
+        }
+        uint64_t d = (uint64_t)(digits[i] - '0');
+        if (d > max || v > (max - d) / 10) {
+            return false;
+        }
+        v = v * 10 + d;
+    }
+    *out = v;
+    return true;
+}
+
 int json_write_string(struct buf *out, const char *s, size_t len)
 {
     static const char hexd[] = "0123456789abcdef";

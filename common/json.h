@@ -75,6 +75,11 @@ char json_short_escape(uint32_t c);
  * returns the full unescaped length (which may exceed cap). */
 size_t json_str_decode_into(const struct json_str *s, uint8_t *out, size_t cap);
 
+/* Reads the unescaped content of s as a plain decimal number (digits only:
+ * no sign, no spaces, no fraction, no leading zeros) of at most max. Returns true and sets
+ * *out, or false. For numbers carried in strings, such as tag values. */
+bool json_str_to_uint(const struct json_str *s, uint64_t max, uint64_t *out);
+
 /* Appends the UTF-8 encoding of code point cp (at most U+10FFFF) to out.
  * Returns 0 or OST_ENOMEM. */
 int json_utf8_append(struct buf *out, uint32_t cp);

@@ -42,6 +42,26 @@ static const char *check_pubkey(const char *value)
     return "expected 64 lowercase hex characters or an empty string";
 }
 
+/* An allow-list entry: exactly 64 lowercase hex characters. */
+static const char *check_hex_key(const char *value)
+{
+    uint8_t raw[32];
+    if (strlen(value) == 64 && hex_decode_lower(value, 32, raw) == 0) {
+        return NULL;
+    }
+    return "expected 64 lowercase hex characters";
+}
+
+/* The full comparison rules live in nips/nip42; here only the shape. */
+static const char *check_ws_url(const char *value)
+{
+    if (value[0] == '\0' || (strncmp(value, "ws://", 5) == 0 && value[5] != '\0') ||
+        (strncmp(value, "wss://", 6) == 0 && value[6] != '\0')) {
+        return NULL;
+    }
+    return "expected a ws:// or wss:// URL or an empty string";
+}
+
 #define OPT_STR(field, def, chk, secret, desc)                                         \
     {                                                                                  \
         .key = #field, .type = CFG_TYPE_STRING, .offset = offsetof(struct cfg, field), \
@@ -51,6 +71,16 @@ static const char *check_pubkey(const char *value)
     {                                                                               \
         .key = #field, .type = CFG_TYPE_INT, .offset = offsetof(struct cfg, field), \
         .def_int = def, .min = lo, .max = hi, .description = desc                   \
+    }
+#define OPT_BOOL(field, def, desc)                                                   \
+    {                                                                                \
+        .key = #field, .type = CFG_TYPE_BOOL, .offset = offsetof(struct cfg, field), \
+        .def_int = def, .description = desc                                          \
+    }
+#define OPT_STRS(field, chk, desc)                                                           \
+    {                                                                                        \
+        .key = #field, .type = CFG_TYPE_STRING_ARRAY, .offset = offsetof(struct cfg, field), \
+        .check = chk, .description = desc                                                    \
     }
 #define OPT_ENUM(field, def, list, desc)                                             \
     {                                                                                \
@@ -88,6 +118,9 @@ static const struct cfg_option options[] = {
             "stored events sent for a filter that gives no limit"),
     OPT_INT(limits.max_outbound_bytes, 8388608, 65536, 1073741824,
             "bytes queued for a client that is not reading before it is disconnected"),
+    OPT_INT(limits.min_pow_difficulty, 0, 0, 256,
+            "NIP-13 proof of work: least difficulty (leading zero bits of the id) an event "
+            "needs; 0: none"),
 
     OPT_INT(validation.workers, 0, 0, 256, "signature validation threads; 0: one per online CPU"),
     OPT_ENUM(validation.engine, CFG_ENGINE_NATIVE, engine_names,
@@ -99,6 +132,8 @@ static const struct cfg_option options[] = {
     OPT_INT(storage.batch_wait_ms, 2, 0, 10000,
             "longest wait for a batch to fill before it is written, in milliseconds"),
     OPT_INT(storage.readers, 2, 1, 64, "threads that answer REQ and COUNT from the store"),
+    OPT_INT(storage.expiration_purge_interval_s, 60, 0, 86400,
+            "NIP-40: seconds between deletions of expired events; 0: never delete them"),
     OPT_STR(storage.sqlite.path, "./data/ostrich.db", NULL, false, "SQLite database file"),
     OPT_STR(storage.opensearch.url, "http://127.0.0.1:9200", NULL, false, "OpenSearch base URL"),
     OPT_STR(storage.opensearch.index, "ostrich-events", NULL, false, "index that holds events"),
@@ -106,6 +141,15 @@ static const struct cfg_option options[] = {
             "user for HTTP basic authentication; empty: none"),
     OPT_STR(storage.opensearch.password, "", NULL, true,
             "password for HTTP basic authentication; never printed"),
+
+    OPT_STR(auth.relay_url, "", check_ws_url, false,
+            "this relay's public URL for NIP-42 relay tags; empty: any ws:// or wss:// URL"),
+    OPT_BOOL(auth.required_for_write, 0, "EVENT only from connections authenticated with AUTH"),
+    OPT_BOOL(auth.required_for_read, 0, "REQ and COUNT only from authenticated connections"),
+    OPT_STRS(auth.allow_pubkeys, check_hex_key,
+             "keys that may publish (and read, with required_for_read); empty: every key"),
+    OPT_BOOL(auth.protect_dms, 1,
+             "kinds 4 and 1059 only go to a connection authenticated as their author or a p tag"),
 
     OPT_ENUM(log.level, LOG_LEVEL_INFO, level_names,
              "least severe messages logged: error, warn, info or debug"),
@@ -171,10 +215,80 @@ static void set_enum(struct cfg *c, const struct cfg_option *o, int v)
     memcpy((char *)c + o->offset, &v, sizeof(v));
 }
 
-/* A string field owns its value unless it points at the table's default. */
+static bool get_bool(const struct cfg *c, const struct cfg_option *o)
+{
+    bool v;
+    memcpy(&v, (const char *)c + o->offset, sizeof(v));
+    return v;
+}
+
+static void set_bool(struct cfg *c, const struct cfg_option *o, bool v)
+{
+    memcpy((char *)c + o->offset, &v, sizeof(v));
+}
+
+static struct cfg_strings get_strs(const struct cfg *c, const struct cfg_option *o)
+{
+    struct cfg_strings v;
+    memcpy(&v, (const char *)c + o->offset, sizeof(v));
+    return v;
+}
+
+static void set_strs(struct cfg *c, const struct cfg_option *o, struct cfg_strings v)
+{
+    memcpy((char *)c + o->offset, &v, sizeof(v));
+}
+
+static void free_strs(struct cfg_strings v)
+{
+    for (size_t i = 0; i < v.n; i++) {
+        free(v.items[i]);
+    }
+    free(v.items);
+}
+
+/* A deep copy of n strings; OST_ENOMEM leaves nothing allocated. */
+static int dup_strs(char *const *items, size_t n, struct cfg_strings *out)
+{
+    struct cfg_strings v = { NULL, 0 };
+    if (n > 0) {
+        v.items = calloc(n, sizeof(*v.items));
+        if (v.items == NULL) {
+            return OST_ENOMEM;
+        }
+    }
+    for (; v.n < n; v.n++) {
+        v.items[v.n] = strdup(items[v.n]);
+        if (v.items[v.n] == NULL) {
+            free_strs(v);
+            return OST_ENOMEM;
+        }
+    }
+    *out = v;
+    return 0;
+}
+
+/* A string field owns its value unless it points at the table's default; a
+ * string array owns its items unless it is the empty default. */
 static bool is_owned(const struct cfg *c, const struct cfg_option *o)
 {
+    if (o->type == CFG_TYPE_STRING_ARRAY) {
+        return get_strs(c, o).items != NULL;
+    }
     return o->type == CFG_TYPE_STRING && get_str(c, o) != o->def_str;
+}
+
+/* Frees what c owns in option o's field (the field is left dangling). */
+static void release(struct cfg *c, const struct cfg_option *o)
+{
+    if (!is_owned(c, o)) {
+        return;
+    }
+    if (o->type == CFG_TYPE_STRING_ARRAY) {
+        free_strs(get_strs(c, o));
+    } else {
+        free((char *)get_str(c, o));
+    }
 }
 
 static void set_default(struct cfg *c, const struct cfg_option *o)
@@ -183,6 +297,10 @@ static void set_default(struct cfg *c, const struct cfg_option *o)
         set_str(c, o, o->def_str);
     } else if (o->type == CFG_TYPE_INT) {
         set_int(c, o, o->def_int);
+    } else if (o->type == CFG_TYPE_BOOL) {
+        set_bool(c, o, o->def_int != 0);
+    } else if (o->type == CFG_TYPE_STRING_ARRAY) {
+        set_strs(c, o, (struct cfg_strings){ NULL, 0 });
     } else {
         set_enum(c, o, (int)o->def_int);
     }
@@ -194,21 +312,35 @@ static int copy_cfg(struct cfg *dst, const struct cfg *src)
 {
     memcpy(dst, src, sizeof(*dst));
     for (size_t i = 0; i < N_OPTIONS; i++) {
-        if (!is_owned(src, &options[i])) {
+        const struct cfg_option *o = &options[i];
+        if (!is_owned(src, o)) {
             continue;
         }
-        char *s = strdup(get_str(src, &options[i]));
-        if (s == NULL) {
-            /* Options from i on still share src's strings: forget them. */
+        int rc = 0;
+        if (o->type == CFG_TYPE_STRING_ARRAY) {
+            struct cfg_strings v = get_strs(src, o);
+            rc = dup_strs(v.items, v.n, &v);
+            if (rc == 0) {
+                set_strs(dst, o, v);
+            }
+        } else {
+            char *s = strdup(get_str(src, o));
+            rc = s != NULL ? 0 : OST_ENOMEM;
+            if (rc == 0) {
+                set_str(dst, o, s);
+            }
+        }
+        if (rc < 0) {
+            /* Options from i on still share src's values: forget them. */
             for (size_t j = i; j < N_OPTIONS; j++) {
-                if (options[j].type == CFG_TYPE_STRING) {
-                    set_str(dst, &options[j], options[j].def_str);
+                if (options[j].type == CFG_TYPE_STRING ||
+                    options[j].type == CFG_TYPE_STRING_ARRAY) {
+                    set_default(dst, &options[j]);
                 }
             }
             cfg_fini(dst);
             return OST_ENOMEM;
         }
-        set_str(dst, &options[i], s);
     }
     return 0;
 }
@@ -256,6 +388,17 @@ static int append_enum(struct buf *out, const struct cfg_option *o, int v)
     return append_toml_string(out, o->names[v]);
 }
 
+/* ["a", "b"] */
+static int append_strings(struct buf *out, struct cfg_strings v)
+{
+    int rc = buf_append_char(out, '[');
+    for (size_t i = 0; i < v.n && rc == 0; i++) {
+        rc = i > 0 ? buf_append_str(out, ", ") : 0;
+        rc = rc ? rc : append_toml_string(out, v.items[i]);
+    }
+    return rc ? rc : buf_append_char(out, ']');
+}
+
 /* "\"a\", \"b\" or \"c\"" for an enum's messages. */
 static int append_choices(struct buf *out, const struct cfg_option *o)
 {
@@ -299,6 +442,49 @@ static bool is_known_table(const char *key)
     return false;
 }
 
+/* Applies an array of strings to option o, each item checked. */
+static int apply_strings(struct cfg *c, const struct cfg_option *o, const struct toml_value *val,
+                         struct buf *msg)
+{
+    if (val->type != TOML_ARRAY) {
+        buf_printf(msg, "expected an array of strings, got %s", toml_type_name(val->type));
+        return OST_EINVAL;
+    }
+    char **items = val->u.arr.n > 0 ? calloc(val->u.arr.n, sizeof(*items)) : NULL;
+    if (val->u.arr.n > 0 && items == NULL) {
+        buf_append_str(msg, "out of memory");
+        return OST_ENOMEM;
+    }
+    for (size_t i = 0; i < val->u.arr.n; i++) {
+        const struct toml_value *item = &val->u.arr.items[i];
+        const char *problem = item->type != TOML_STRING ? NULL
+                              : o->check != NULL        ? o->check(item->u.s)
+                                                        : NULL;
+        if (item->type != TOML_STRING) {
+            buf_printf(msg, "item %zu: expected a string, got %s", i + 1,
+                       toml_type_name(item->type));
+            free(items);
+            return OST_EINVAL;
+        }
+        if (problem != NULL) {
+            buf_printf(msg, "item %zu: %s", i + 1, problem);
+            free(items);
+            return OST_EINVAL;
+        }
+        items[i] = item->u.s;
+    }
+    struct cfg_strings v;
+    int rc = dup_strs(items, val->u.arr.n, &v);
+    free(items);
+    if (rc < 0) {
+        buf_append_str(msg, "out of memory");
+        return rc;
+    }
+    release(c, o);
+    set_strs(c, o, v);
+    return 0;
+}
+
 /* Applies one entry to c, or writes the problem into msg and returns
  * OST_EINVAL. */
 static int apply_entry(struct cfg *c, const struct toml_entry *e, struct buf *msg)
@@ -323,6 +509,17 @@ static int apply_entry(struct cfg *c, const struct toml_entry *e, struct buf *ms
         }
         set_int(c, o, e->val.u.i);
         return 0;
+    }
+    if (o->type == CFG_TYPE_BOOL) {
+        if (e->val.type != TOML_BOOL) {
+            buf_printf(msg, "expected a boolean, got %s", got);
+            return OST_EINVAL;
+        }
+        set_bool(c, o, e->val.u.b);
+        return 0;
+    }
+    if (o->type == CFG_TYPE_STRING_ARRAY) {
+        return apply_strings(c, o, &e->val, msg);
     }
     if (o->type == CFG_TYPE_ENUM) {
         size_t n = name_count(o), i = 0;
@@ -354,9 +551,7 @@ static int apply_entry(struct cfg *c, const struct toml_entry *e, struct buf *ms
         buf_append_str(msg, "out of memory");
         return OST_ENOMEM;
     }
-    if (is_owned(c, o)) {
-        free((char *)get_str(c, o));
-    }
+    release(c, o);
     set_str(c, o, s);
     return 0;
 }
@@ -475,9 +670,7 @@ void cfg_init_defaults(struct cfg *c)
 void cfg_fini(struct cfg *c)
 {
     for (size_t i = 0; i < N_OPTIONS; i++) {
-        if (is_owned(c, &options[i])) {
-            free((char *)get_str(c, &options[i]));
-        }
+        release(c, &options[i]);
     }
     cfg_init_defaults(c);
 }
@@ -542,6 +735,10 @@ int cfg_option_default_text(const struct cfg_option *o, struct buf *out)
         return buf_printf(out, "%" PRId64, o->def_int);
     case CFG_TYPE_ENUM:
         return append_enum(out, o, (int)o->def_int);
+    case CFG_TYPE_BOOL:
+        return buf_append_str(out, o->def_int ? "true" : "false");
+    case CFG_TYPE_STRING_ARRAY:
+        return buf_append_str(out, "[]");
     }
     return OST_EINVAL;
 }
@@ -555,6 +752,10 @@ int cfg_option_value_text(const struct cfg *c, const struct cfg_option *o, struc
         return buf_printf(out, "%" PRId64, get_int(c, o));
     case CFG_TYPE_ENUM:
         return append_enum(out, o, get_enum(c, o));
+    case CFG_TYPE_BOOL:
+        return buf_append_str(out, get_bool(c, o) ? "true" : "false");
+    case CFG_TYPE_STRING_ARRAY:
+        return append_strings(out, get_strs(c, o));
     }
     return OST_EINVAL;
 }

@@ -36,6 +36,13 @@ enum cfg_backend {
     CFG_BACKEND_OPENSEARCH = 1,
 };
 
+/* A list of strings (CFG_TYPE_STRING_ARRAY): n items, each a heap copy
+ * owned by the struct cfg, or items NULL and n 0 for the default, empty. */
+struct cfg_strings {
+    char **items;
+    size_t n;
+};
+
 /* Owned by: whoever loads it (main), read-only once the relay starts. The
  * members mirror the TOML tables: [storage.sqlite] path is
  * c->storage.sqlite.path. Integers are range-checked by the option table. */
@@ -61,6 +68,7 @@ struct cfg {
         int64_t max_limit;
         int64_t default_limit;
         int64_t max_outbound_bytes;
+        int64_t min_pow_difficulty; /* NIP-13 leading zero bits; 0: no minimum */
     } limits;
     struct {
         int64_t workers; /* 0: one per online CPU */
@@ -71,6 +79,7 @@ struct cfg {
         int64_t batch_size;
         int64_t batch_wait_ms;
         int64_t readers;
+        int64_t expiration_purge_interval_s; /* NIP-40; 0: expired events are kept */
         struct {
             const char *path;
         } sqlite;
@@ -82,14 +91,23 @@ struct cfg {
         } opensearch;
     } storage;
     struct {
+        const char *relay_url; /* "" or a ws:// or wss:// URL */
+        bool required_for_write;
+        bool required_for_read;
+        struct cfg_strings allow_pubkeys; /* 64 lowercase hex each; empty: every key */
+        bool protect_dms;
+    } auth;
+    struct {
         enum log_level level;
     } log;
 };
 
 enum cfg_type {
     CFG_TYPE_STRING = 0,
-    CFG_TYPE_INT = 1,  /* an int64_t field with inclusive bounds */
-    CFG_TYPE_ENUM = 2, /* an enum field; the value is the index of its name */
+    CFG_TYPE_INT = 1,          /* an int64_t field with inclusive bounds */
+    CFG_TYPE_ENUM = 2,         /* an enum field; the value is the index of its name */
+    CFG_TYPE_BOOL = 3,         /* a bool field; def_int is 0 or 1 */
+    CFG_TYPE_STRING_ARRAY = 4, /* a struct cfg_strings field; the default is empty */
 };
 
 /* Checks a string option's value beyond its type. Returns NULL when it is
@@ -106,7 +124,7 @@ struct cfg_option {
     int64_t min;              /* CFG_TYPE_INT: inclusive bounds */
     int64_t max;              /* */
     const char *const *names; /* CFG_TYPE_ENUM: allowed values, NULL-terminated */
-    cfg_check_fn check;       /* CFG_TYPE_STRING: extra check, or NULL */
+    cfg_check_fn check;       /* CFG_TYPE_STRING(_ARRAY): extra check (per item), or NULL */
     bool is_secret;           /* printed as "(set)" or "" by cfg_print */
     const char *description;  /* one line, for the example file and cfg_print */
 };

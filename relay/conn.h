@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "nips/nip42.h"
 #include "relay/proto.h"
 
 struct lws;
@@ -65,6 +66,8 @@ struct conn {
 
     struct conn_sub *subs; /* grows as needed, up to limits->max_subs */
     uint32_t n_subs, cap_subs;
+
+    struct nip42_auth auth; /* the challenge sent on connect and the keys proved */
 };
 
 /* Sets up c (lws's per-session memory) for a new connection. */

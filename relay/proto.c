@@ -14,8 +14,9 @@
 #include "common/json.h"
 
 #define R_NOT_ARRAY   "invalid: message must be a JSON array whose first element is the message type"
-#define R_UNKNOWN     "invalid: unknown message type (expected EVENT, REQ, CLOSE or COUNT)"
+#define R_UNKNOWN     "invalid: unknown message type (expected EVENT, REQ, CLOSE, COUNT or AUTH)"
 #define R_EVENT_SHAPE "invalid: EVENT message must be [\"EVENT\", <event object>]"
+#define R_AUTH_SHAPE  "invalid: AUTH message must be [\"AUTH\", <signed event object>]"
 #define R_REQ_SHAPE   "invalid: REQ message must be [\"REQ\", <subscription id>, <filter>, ...]"
 #define R_COUNT_SHAPE "invalid: COUNT message must be [\"COUNT\", <subscription id>, <filter>, ...]"
 #define R_CLOSE_SHAPE "invalid: CLOSE message must be [\"CLOSE\", <subscription id>]"
@@ -26,7 +27,7 @@
 
 const char *const proto_reasons[] = {
     R_NOT_ARRAY, R_UNKNOWN,    R_EVENT_SHAPE, R_REQ_SHAPE, R_COUNT_SHAPE, R_CLOSE_SHAPE,
-    R_SUB_ID,    R_NO_FILTERS, R_FILTER_TYPE, R_TRAILING,  NULL,
+    R_SUB_ID,    R_NO_FILTERS, R_FILTER_TYPE, R_TRAILING,  R_AUTH_SHAPE,  NULL,
 };
 
 static const struct {
@@ -34,10 +35,8 @@ static const struct {
     size_t len;
     enum proto_type type;
 } types[] = {
-    { "EVENT", 5, PROTO_EVENT },
-    { "REQ", 3, PROTO_REQ },
-    { "CLOSE", 5, PROTO_CLOSE },
-    { "COUNT", 5, PROTO_COUNT },
+    { "EVENT", 5, PROTO_EVENT }, { "REQ", 3, PROTO_REQ },   { "CLOSE", 5, PROTO_CLOSE },
+    { "COUNT", 5, PROTO_COUNT }, { "AUTH", 4, PROTO_AUTH },
 };
 
 /* Reads the subscription id string at p into out. */
@@ -113,15 +112,16 @@ int proto_parse(const char *msg, size_t len, struct proto_msg *out, bool *has_su
     m.type = types[t].type;
     p = json_skip_ws(p, end);
 
-    if (m.type == PROTO_EVENT) {
-        /* ["EVENT", {...}] */
+    if (m.type == PROTO_EVENT || m.type == PROTO_AUTH) {
+        /* ["EVENT", {...}], and NIP-42's ["AUTH", {...}] from a client */
+        const char *shape = m.type == PROTO_EVENT ? R_EVENT_SHAPE : R_AUTH_SHAPE;
         if (*p != ',') {
-            *reason = R_EVENT_SHAPE;
+            *reason = shape;
             return OST_EPARSE;
         }
         p = json_skip_ws(p + 1, end);
         if (*p != '{') {
-            *reason = R_EVENT_SHAPE;
+            *reason = shape;
             return OST_EPARSE;
         }
         const char *start = p;
@@ -130,7 +130,7 @@ int proto_parse(const char *msg, size_t len, struct proto_msg *out, bool *has_su
         m.event_len = (size_t)(p - start);
         p = json_skip_ws(p, end);
         if (*p != ']') {
-            *reason = R_EVENT_SHAPE;
+            *reason = shape;
             return OST_EPARSE;
         }
         *out = m;
@@ -246,5 +246,13 @@ int proto_fmt_count(struct buf *out, const char *sub_id, size_t sub_id_len, uint
     int rc = buf_append(out, "[\"COUNT\",", 9);
     rc = rc ? rc : put_sub_id(out, sub_id, sub_id_len);
     rc = rc ? rc : buf_printf(out, ",{\"count\":%" PRIu64 "}]", count);
+    return rc;
+}
+
+int proto_fmt_auth(struct buf *out, const char *challenge)
+{
+    int rc = buf_append(out, "[\"AUTH\",", 8);
+    rc = rc ? rc : json_write_string(out, challenge, strlen(challenge));
+    rc = rc ? rc : buf_append_char(out, ']');
     return rc;
 }

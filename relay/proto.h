@@ -1,7 +1,7 @@
 /*
  * NIP-01 messages on the wire: parse what a client sends (EVENT, REQ,
- * CLOSE, COUNT) and format what the relay sends (EVENT, OK, EOSE, CLOSED,
- * NOTICE, COUNT).
+ * CLOSE, COUNT, and NIP-42's AUTH) and format what the relay sends (EVENT,
+ * OK, EOSE, CLOSED, NOTICE, COUNT, AUTH).
  *
  * Parsing validates the whole message as strict JSON (bounded nesting)
  * and returns spans into it; nothing is allocated. Formatting appends to a
@@ -32,12 +32,13 @@ enum proto_type {
     PROTO_REQ,
     PROTO_CLOSE,
     PROTO_COUNT,
+    PROTO_AUTH, /* NIP-42: the client's signed kind 22242 event */
 };
 
 /* A parsed client message: spans into the caller's text. */
 struct proto_msg {
     enum proto_type type;
-    /* EVENT: the event object. */
+    /* EVENT, AUTH: the event object. */
     const char *event;
     size_t event_len;
     /* REQ, CLOSE, COUNT: the subscription id, unescaped. */
@@ -65,6 +66,8 @@ int proto_fmt_eose(struct buf *out, const char *sub_id, size_t sub_id_len);
 int proto_fmt_closed(struct buf *out, const char *sub_id, size_t sub_id_len, const char *reason);
 int proto_fmt_notice(struct buf *out, const char *reason);
 int proto_fmt_count(struct buf *out, const char *sub_id, size_t sub_id_len, uint64_t count);
+/* NIP-42: ["AUTH", challenge]; challenge is a NUL-terminated string. */
+int proto_fmt_auth(struct buf *out, const char *challenge);
 
 /* Every reason proto_parse returns beyond the JSON scanner's, ending with
  * NULL (for tests). */

@@ -20,13 +20,19 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include "common/err.h"
+#include "common/hex.h"
 #include "common/log.h"
 #include "common/thread.h"
 #include "config/cfg.h"
 #include "filters/filter.h"
 #include "nips/nip11.h"
+#include "nips/nip13.h"
+#include "nips/nip40.h"
+#include "nips/nip42.h"
+#include "nips/nip70.h"
 #include "relay/bcast.h"
 #include "relay/payload.h"
 #include "relay/proto.h"
@@ -45,6 +51,7 @@
 #define R_NOMEM     "error: out of memory"
 #define R_DUPLICATE "duplicate: already have this event"
 #define R_NO_ID     "invalid: event has no readable id; see the NOTICE reason"
+#define R_AUTH_KIND "invalid: kind 22242 events are sent with AUTH and never published"
 
 /* How long a shutdown may spend answering and flushing. */
 #define DRAIN_TIMEOUT_MS 10000
@@ -59,6 +66,10 @@ struct relay {
     struct batcher *batcher;
     struct reader *reader;
     struct bcast *bcast;
+    struct nip13_policy *pow; /* immutable once built; read by the validation workers */
+    /* NIP-42 rules; immutable once configured, read by every thread. */
+    struct nip42_policy auth;
+    uint8_t (*allow)[32]; /* the storage of auth.allow */
     struct filter_limits flim;
     uint32_t max_filters;
     struct server_config scfg;
@@ -140,6 +151,53 @@ static void flush_backlog(struct relay *r)
 
 /* ---- io thread: client messages ---- */
 
+/* What a validation worker needs to know about the connection an event came
+ * from, carried as the job's aux: for an AUTH event, the challenge to check
+ * it against; for an EVENT, the keys the connection had authenticated when
+ * it sent it (NIP-70). Made on the io thread, freed by the worker. */
+struct job_auth {
+    bool is_auth;
+    char challenge[NIP42_CHALLENGE_LEN + 1];
+    uint32_t n_pubkeys;
+    uint8_t pubkeys[NIP42_MAX_PUBKEYS][32];
+};
+
+/* Hands an EVENT's or AUTH's event to the validation workers. Returns NULL,
+ * or the reason it could not. */
+static const char *submit_validation(struct relay *r, struct conn *c, const struct proto_msg *m)
+{
+    struct vpool_job job = { .conn_id = c->conn_id, .len = m->event_len };
+    struct job_auth *ja = NULL;
+    bool is_auth = m->type == PROTO_AUTH;
+    /* Most connections never authenticate: their EVENTs carry nothing. */
+    if (is_auth || c->auth.n_pubkeys > 0) {
+        ja = malloc(sizeof(*ja));
+        if (ja == NULL) {
+            return R_NOMEM;
+        }
+        ja->is_auth = is_auth;
+        memcpy(ja->challenge, c->auth.challenge, sizeof(ja->challenge));
+        ja->n_pubkeys = c->auth.n_pubkeys;
+        memcpy(ja->pubkeys, c->auth.pubkeys, sizeof(ja->pubkeys));
+    }
+    job.aux = ja;
+    job.json = malloc(m->event_len + 1);
+    if (job.json == NULL) {
+        free(ja);
+        return R_NOMEM;
+    }
+    memcpy(job.json, m->event, m->event_len);
+    job.json[m->event_len] = '\0';
+    int rc = vpool_try_submit_take(r->vpool, &job);
+    if (rc < 0) {
+        free(job.json);
+        free(ja);
+        return rc == OST_EAGAIN ? R_BUSY : R_SHUTTING_DOWN;
+    }
+    return NULL;
+}
+
+/* EVENT, and NIP-42's AUTH: both are validated by the workers. */
 static void on_event_msg(struct relay *r, struct conn *c, const struct proto_msg *m)
 {
     uint8_t id[32] = { 0 };
@@ -147,20 +205,8 @@ static void on_event_msg(struct relay *r, struct conn *c, const struct proto_msg
     const char *reason = NULL;
     if (server_is_stopping(r->server)) {
         reason = R_SHUTTING_DOWN;
-    } else {
-        struct vpool_job job = { .conn_id = c->conn_id, .len = m->event_len };
-        job.json = malloc(m->event_len + 1);
-        if (job.json == NULL) {
-            reason = R_NOMEM;
-        } else {
-            memcpy(job.json, m->event, m->event_len);
-            job.json[m->event_len] = '\0';
-            int rc = vpool_try_submit_take(r->vpool, &job);
-            if (rc < 0) {
-                free(job.json);
-                reason = rc == OST_EAGAIN ? R_BUSY : R_SHUTTING_DOWN;
-            }
-        }
+    } else if (m->type == PROTO_AUTH || nip42_check_write(&r->auth, &c->auth, &reason) == 0) {
+        reason = submit_validation(r, c, m);
     }
     if (reason == NULL) {
         return;
@@ -211,6 +257,11 @@ static void on_req_msg(struct relay *r, struct conn *c, const struct proto_msg *
         }
         goto refuse;
     }
+    /* NIP-42: reads that need authentication, and direct messages. */
+    if (nip42_check_read(&r->auth, &c->auth, &reason) < 0 ||
+        nip42_check_dm_req(&r->auth, &c->auth, live, &reason) < 0) {
+        goto refuse;
+    }
     job = malloc(sizeof(*job));
     if (job == NULL) {
         reason = R_NOMEM;
@@ -248,6 +299,14 @@ static void on_count_msg(struct relay *r, struct conn *c, const struct proto_msg
         reason = R_SHUTTING_DOWN;
     } else if (filter_set_parse(m->filters, m->filters_len, &r->flim, r->max_filters, &set,
                                 &reason) == 0) {
+        /* NIP-42: a count cannot be filtered per event, so direct messages
+         * are refused unless the filters keep to the connection's own. */
+        if (nip42_check_read(&r->auth, &c->auth, &reason) < 0 ||
+            nip42_check_dm_count(&r->auth, &c->auth, set, &reason) < 0) {
+            filter_set_free(set);
+            server_send_closed(r->server, c, m->sub_id, m->sub_id_len, reason);
+            return;
+        }
         struct reader_job job;
         reader_job_init(&job, c->conn_id, READER_COUNT, m->sub_id, m->sub_id_len, set);
         int rc = reader_try_submit_take(r->reader, &job);
@@ -281,6 +340,7 @@ static void on_message(void *ud, struct conn *c, const char *msg, size_t len)
     }
     switch (m.type) {
     case PROTO_EVENT:
+    case PROTO_AUTH:
         on_event_msg(r, c, &m);
         break;
     case PROTO_REQ:
@@ -363,6 +423,17 @@ static void on_validated(void *ud, struct vpool_result *res)
         free(res->json);
         return;
     }
+    /* Policy on a valid event, before it is stored or passed on: NIP-13
+     * proof of work, then NIP-40 expiration, which also records the
+     * expiration time in res->ev for the store. Both reasons outlive the
+     * queue to the io thread (nips/nip13.h). */
+    const char *policy_reason = NULL;
+    if (nip13_check(r->pow, &res->ev, &policy_reason) < 0 ||
+        nip40_check(&res->ev, (int64_t)time(NULL), &policy_reason) < 0) {
+        post_ok(r, res->conn_id, res->ev.id, false, policy_reason);
+        free(res->json);
+        return;
+    }
     if (event_kind_is_ephemeral(res->ev.kind)) {
         /* NIP-01: ephemeral events are not stored, only passed on. */
         post_ok(r, res->conn_id, res->ev.id, true, "");
@@ -377,6 +448,50 @@ static void on_validated(void *ud, struct vpool_result *res)
         post_ok(r, res->conn_id, res->ev.id, false, R_SHUTTING_DOWN);
         free(res->json);
     }
+}
+
+/* Validation worker: the vpool callback, ahead of on_validated. A NIP-42
+ * AUTH event ends here: when it names the connection's challenge and this
+ * relay, the io thread records its key and answers OK. An EVENT is checked
+ * against NIP-42 (kind 22242 is never published) and NIP-70 (a protected
+ * event needs its author authenticated on the connection) first. */
+static void on_verified(void *ud, struct vpool_result *res)
+{
+    struct relay *r = ud;
+    struct job_auth *ja = res->aux;
+    const char *reason = NULL;
+    res->aux = NULL;
+    if (res->rc < 0) {
+        free(ja);
+        on_validated(ud, res);
+        return;
+    }
+    if (ja != NULL && ja->is_auth) {
+        if (nip42_check_auth(&res->ev, ja->challenge, r->auth.relay_url, (int64_t)time(NULL),
+                             &reason) == 0) {
+            struct server_msg sm = { .type = SERVER_MSG_AUTH, .conn_id = res->conn_id };
+            memcpy(sm.u.auth.id, res->ev.id, 32);
+            memcpy(sm.u.auth.pubkey, res->ev.pubkey, 32);
+            server_post(r->server, &sm);
+        } else {
+            post_ok(r, res->conn_id, res->ev.id, false, reason);
+        }
+        free(ja);
+        free(res->json);
+        return;
+    }
+    if (res->ev.kind == NIP42_KIND) {
+        reason = R_AUTH_KIND;
+    } else {
+        nip70_check(&res->ev, ja ? ja->pubkeys : NULL, ja ? ja->n_pubkeys : 0, &reason);
+    }
+    free(ja);
+    if (reason != NULL) {
+        post_ok(r, res->conn_id, res->ev.id, false, reason);
+        free(res->json);
+        return;
+    }
+    on_validated(ud, res);
 }
 
 /* Storage thread, after the commit. */
@@ -412,7 +527,20 @@ static int on_stored_event(void *ud, const struct reader_job *job, const char *j
     struct relay *r = ud;
     struct server_msg sm = { .type = SERVER_MSG_HIST, .conn_id = job->conn_id };
     sm.sub_key = job_sub_key(job);
-    sm.u.payload = payload_new_json(json, len);
+    if (r->auth.is_dm_protected && nip42_set_may_match_dm(job->filters)) {
+        /* The io thread applies the NIP-42 DM rule per recipient and needs a
+         * direct message's kind, author and tags for it. A stored event
+         * always parses; one that did not would be withheld. */
+        struct event ev;
+        const char *reason;
+        if (event_parse(json, len, NULL, &ev, &reason) < 0) {
+            return 0;
+        }
+        sm.u.payload =
+            nip42_kind_is_dm(ev.kind) ? payload_new(&ev, 0) : payload_new_json(json, len);
+    } else {
+        sm.u.payload = payload_new_json(json, len);
+    }
     if (sm.u.payload == NULL) {
         return OST_ENOMEM;
     }
@@ -474,6 +602,19 @@ static void on_sub_added(void *ud, uint64_t conn_id, uint64_t sub_key, void *job
 
 /* ---- lifecycle ---- */
 
+/* Every connection is a file descriptor: take the hard limit, so a busy
+ * relay is not capped by a distribution's small default soft limit. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+            log_warn("cannot raise the open file limit to %llu", (unsigned long long)rl.rlim_max);
+        }
+    }
+}
+
 static int build_documents(struct relay *r)
 {
     const struct cfg *c = r->cfg;
@@ -485,8 +626,10 @@ static int build_documents(struct relay *r)
         .software = "ostrich",
         .version = OSTRICH_VERSION,
     };
-    /* Only what this build implements and enables: NIP-01 and NIP-11. */
-    static const uint32_t nips[] = { 1, 11 };
+    /* Only what this build implements and enables: NIP-01, NIP-11, NIP-13
+     * (the check runs even with no minimum, which the document states) and
+     * NIP-40; NIP-42 and NIP-70 are always on ([auth] says what needs it). */
+    static const uint32_t nips[] = { 1, 11, 13, 40, 42, 70 };
     memcpy(info.supported_nips, nips, sizeof(nips));
     info.n_nips = sizeof(nips) / sizeof(nips[0]);
     info.limitation = (struct nip11_limitation){
@@ -500,6 +643,10 @@ static int build_documents(struct relay *r)
         .created_at_lower_limit = c->limits.created_at_lower_limit,
         .created_at_upper_limit = c->limits.created_at_upper_limit,
         .default_limit = (uint64_t)c->limits.default_limit,
+        .min_pow_difficulty = (uint64_t)c->limits.min_pow_difficulty,
+        /* NIP-42 is always on; these say what it is required for. */
+        .auth_required = c->auth.required_for_write || c->auth.required_for_read,
+        .restricted_writes = c->auth.required_for_write || c->auth.allow_pubkeys.n > 0,
     };
     int rc = nip11_build(&info, &r->nip11);
     rc = rc ? rc : nip11_build_html(&info, &r->html);
@@ -530,7 +677,40 @@ static void configure(struct relay *r)
             .max_subs = (uint32_t)c->limits.max_subscriptions,
         },
         .io_queue_cap = 65536,
+        .auth_policy = &r->auth,
     };
+}
+
+/* The NIP-42 policy from [auth]; the allow list is decoded and sorted once.
+ * Returns 0, OST_ENOMEM or OST_EINVAL. */
+static int configure_auth(struct relay *r)
+{
+    const struct cfg *c = r->cfg;
+    size_t n = c->auth.allow_pubkeys.n;
+    r->auth = (struct nip42_policy){
+        .relay_url = c->auth.relay_url,
+        .is_write_required = c->auth.required_for_write,
+        .is_read_required = c->auth.required_for_read,
+        .is_dm_protected = c->auth.protect_dms,
+    };
+    if (n == 0) {
+        return 0;
+    }
+    r->allow = calloc(n, sizeof(*r->allow));
+    if (r->allow == NULL) {
+        return OST_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        /* cfg checked each entry: 64 lowercase hex characters. */
+        if (hex_decode_lower(c->auth.allow_pubkeys.items[i], 32, r->allow[i]) < 0) {
+            log_error("auth.allow_pubkeys: item %zu is not a key", i + 1);
+            return OST_EINVAL;
+        }
+    }
+    r->auth.allow = r->allow;
+    r->auth.n_allow = n;
+    nip42_policy_sort(&r->auth);
+    return 0;
 }
 
 static int start_workers(struct relay *r)
@@ -546,6 +726,7 @@ static int start_workers(struct relay *r)
     struct batcher_config bc = {
         .batch_size = (uint32_t)c->storage.batch_size,
         .batch_wait_ms = (uint32_t)c->storage.batch_wait_ms,
+        .purge_interval_ms = (uint32_t)c->storage.expiration_purge_interval_s * 1000u,
     };
     rc = batcher_new(r->store, &bc, on_stored, r, &r->batcher);
     if (rc < 0) {
@@ -563,6 +744,12 @@ static int start_workers(struct relay *r)
         log_error("cannot start the broadcast thread: %s", ost_strerror(rc));
         return rc;
     }
+    /* Before the workers that read it; freed in relay_run after they stop. */
+    rc = nip13_policy_new((uint32_t)c->limits.min_pow_difficulty, &r->pow);
+    if (rc < 0) {
+        log_error("limits.min_pow_difficulty: %s", ost_strerror(rc));
+        return rc;
+    }
     struct vpool_config vc = {
         .n_workers = (int)c->validation.workers,
         .engine = c->validation.engine == CFG_ENGINE_FALLBACK ? SIG_ENGINE_FALLBACK
@@ -576,7 +763,7 @@ static int start_workers(struct relay *r)
             .created_at_max_future_s = (uint32_t)c->limits.created_at_upper_limit,
         },
     };
-    rc = vpool_new(&vc, on_validated, r, &r->vpool);
+    rc = vpool_new(&vc, on_verified, r, &r->vpool);
     if (rc < 0) {
         log_error("cannot start the validation workers: %s", ost_strerror(rc));
         return rc;
@@ -628,11 +815,16 @@ int relay_run(const struct cfg *cfg)
         rc = OST_EINVAL;
         goto out;
     }
+    raise_fd_limit();
     rc = build_documents(&r);
     if (rc < 0) {
         goto out;
     }
     configure(&r);
+    rc = configure_auth(&r);
+    if (rc < 0) {
+        goto out;
+    }
     struct server_hooks hooks = {
         .ud = &r,
         .on_message = on_message,
@@ -684,7 +876,9 @@ out:
         release_bcast_msg(&r.backlog[i]);
     }
     free(r.backlog);
+    free(r.allow);
     store_close(r.store);
+    nip13_policy_free(r.pow);
     buf_fini(&r.nip11);
     buf_fini(&r.html);
     return rc;

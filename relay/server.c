@@ -17,6 +17,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/queue.h"
+#include "nips/nip42.h"
 #include "relay/payload.h"
 #include "relay/proto.h"
 
@@ -88,6 +89,14 @@ void server_send_closed(struct server *s, struct conn *c, const char *sub_id, si
     }
 }
 
+/* Whether the event in p may go to c (NIP-42 direct message rule). A
+ * stored event's payload carries a parsed event only when the reader found
+ * it to be a direct message; otherwise ev is zeroed, of kind 0. */
+static bool may_see(const struct server *s, const struct conn *c, const struct payload *p)
+{
+    return s->cfg->auth_policy == NULL || nip42_may_see(s->cfg->auth_policy, &c->auth, &p->ev);
+}
+
 static void deliver_live(struct server *s, struct server_msg *m)
 {
     struct payload *p = m->u.live.payload;
@@ -96,6 +105,9 @@ static void deliver_live(struct server *s, struct server_msg *m)
         struct conn_sub *sub = c ? conn_sub_find_key(c, m->u.live.to[i].sub_key) : NULL;
         if (sub == NULL) {
             continue; /* closed since the broadcast thread matched it */
+        }
+        if (!may_see(s, c, p)) {
+            continue;
         }
         if (!sub->is_live) {
             conn_hold_event(c, sub, p);
@@ -117,7 +129,7 @@ static void handle_msg(struct server *s, struct server_msg *m)
     struct conn *c = conn_table_get(&s->conns, m->conn_id);
     struct conn_sub *sub = NULL;
     if (c != NULL && m->type != SERVER_MSG_OK && m->type != SERVER_MSG_NOTICE &&
-        m->type != SERVER_MSG_COUNT) {
+        m->type != SERVER_MSG_COUNT && m->type != SERVER_MSG_AUTH) {
         sub = conn_sub_find_key(c, m->sub_key);
     }
     switch (m->type) {
@@ -132,7 +144,7 @@ static void handle_msg(struct server *s, struct server_msg *m)
         }
         break;
     case SERVER_MSG_HIST:
-        if (sub != NULL && !sub->is_live) {
+        if (sub != NULL && !sub->is_live && may_see(s, c, m->u.payload)) {
             conn_send_event(c, sub, m->u.payload);
         }
         payload_unref(m->u.payload);
@@ -164,6 +176,13 @@ static void handle_msg(struct server *s, struct server_msg *m)
             }
         }
         free(m->u.count.sub_id);
+        break;
+    case SERVER_MSG_AUTH:
+        if (c != NULL) {
+            const char *reason = "";
+            bool is_added = nip42_auth_add(&c->auth, m->u.auth.pubkey, &reason) == 0;
+            server_send_ok(s, c, m->u.auth.id, is_added, reason);
+        }
         break;
     case SERVER_MSG_LIVE:
         break;
@@ -209,6 +228,19 @@ static int on_established(struct server *s, struct conn *c, struct lws *wsi)
         return -1;
     }
     log_debug("[c:%llu] connected from %s", (unsigned long long)c->conn_id, c->addr);
+    /* NIP-42: the challenge goes out at once, so that a client always holds
+     * one when an answer says "auth-required:". */
+    if (nip42_auth_init(&c->auth) < 0) {
+        log_warn("[c:%llu] no randomness for an AUTH challenge, closing",
+                 (unsigned long long)c->conn_id);
+        conn_table_del(&s->conns, c->conn_id);
+        conn_fini(c);
+        return -1;
+    }
+    buf_reset(&s->scratch);
+    if (proto_fmt_auth(&s->scratch, c->auth.challenge) == 0) {
+        send_scratch(s, c);
+    }
     return 0;
 }
 

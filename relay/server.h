@@ -36,6 +36,7 @@ enum server_msg_type {
     SERVER_MSG_CLOSED, /* notice: the subscription sub_key ends with this reason */
     SERVER_MSG_COUNT,  /* count: the answer to a COUNT for sub_key */
     SERVER_MSG_LIVE,   /* live: a new event for a list of recipients */
+    SERVER_MSG_AUTH,   /* auth: a valid NIP-42 AUTH event; record its key, answer OK */
 };
 
 /* A message to the io thread. Pointers move with the message: the io
@@ -64,6 +65,10 @@ struct server_msg {
             struct server_recipient *to; /* malloc'd, n entries */
             uint32_t n;
         } live;
+        struct {
+            uint8_t id[32];     /* of the AUTH event, for the OK */
+            uint8_t pubkey[32]; /* the key it proves */
+        } auth;
     } u;
 };
 
@@ -91,6 +96,9 @@ struct server_config {
     const char *html_page;  /* served for other GET / */
     struct conn_limits conn_limits;
     size_t io_queue_cap;
+    /* NIP-42 rules applied to each event before it is sent (direct
+     * messages); borrowed, outlives the server. */
+    const struct nip42_policy *auth_policy;
 };
 
 /* Creates the lws context and starts listening; does not start serving.

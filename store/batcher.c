@@ -10,6 +10,14 @@
  * commit. Shutdown closes the queue; pops keep returning what is left until
  * it is empty, so every accepted request is written and answered exactly
  * once before the thread exits.
+ *
+ * Purging expired events (NIP-40) needs no thread of its own: when an
+ * interval is set, the first pop of a batch waits no longer than until the
+ * next purge is due, and between batches a due purge deletes at most
+ * purge_max rows in its own transaction, so writes never wait behind a
+ * long delete. A pass that hit the bound leaves the next one due at once,
+ * and batches and passes then alternate until the backlog is gone. The
+ * first pass runs at startup, for what expired while the relay was down.
  */
 #include "store/batcher.h"
 
@@ -37,7 +45,8 @@ struct batcher {
     const struct event **evs;     /* storage thread: views into reqs */
     struct store_result *results; /* storage thread */
     struct store_conn *conn;      /* storage thread */
-    _Atomic uint64_t n_batches, n_events, n_failed;
+    int64_t next_purge_ms;        /* storage thread: CLOCK_MONOTONIC */
+    _Atomic uint64_t n_batches, n_events, n_failed, n_purge_passes, n_purged;
 };
 
 static int64_t now_ms(void)
@@ -47,11 +56,23 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Pops the next batch into b->reqs. Returns its size, or OST_ESHUTDOWN
- * once the queue is closed and empty. */
+/* How long the first pop of a batch may wait: until the next purge is
+ * due, or forever when there is none. */
+static int first_wait_ms(const struct batcher *b)
+{
+    if (b->cfg.purge_interval_ms == 0) {
+        return -1;
+    }
+    int64_t left = b->next_purge_ms - now_ms();
+    return left <= 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
+}
+
+/* Pops the next batch into b->reqs. Returns its size (0 when the wait for
+ * the first request ended for a purge), or OST_ESHUTDOWN once the queue is
+ * closed and empty. */
 static int collect(struct batcher *b)
 {
-    int n = queue_pop_batch(&b->q, b->reqs, b->cfg.batch_size, -1);
+    int n = queue_pop_batch(&b->q, b->reqs, b->cfg.batch_size, first_wait_ms(b));
     if (n <= 0) {
         return n < 0 ? n : 0;
     }
@@ -70,8 +91,8 @@ static int collect(struct batcher *b)
     return n;
 }
 
-/* Writes one batch and answers each request. */
-static void write_and_answer(struct batcher *b, int n, bool *has_logged)
+/* Opens the writer handle when it is not open yet. */
+static int open_conn(struct batcher *b, bool *has_logged)
 {
     int rc = 0;
     if (b->conn == NULL) {
@@ -81,6 +102,13 @@ static void write_and_answer(struct batcher *b, int n, bool *has_logged)
             *has_logged = true;
         }
     }
+    return rc;
+}
+
+/* Writes one batch and answers each request. */
+static void write_and_answer(struct batcher *b, int n, bool *has_logged)
+{
+    int rc = open_conn(b, has_logged);
     for (int i = 0; i < n; i++) {
         b->evs[i] = &b->reqs[i].ev;
     }
@@ -102,6 +130,28 @@ static void write_and_answer(struct batcher *b, int n, bool *has_logged)
     }
 }
 
+/* Runs one purge pass when one is due. */
+static void purge_if_due(struct batcher *b, bool *has_logged)
+{
+    if (b->cfg.purge_interval_ms == 0 || now_ms() < b->next_purge_ms) {
+        return;
+    }
+    int n = open_conn(b, has_logged);
+    if (n == 0) {
+        n = store_purge_expired(b->conn, b->cfg.purge_max);
+        atomic_fetch_add_explicit(&b->n_purge_passes, 1, memory_order_relaxed);
+    }
+    if (n > 0) {
+        atomic_fetch_add_explicit(&b->n_purged, (uint64_t)n, memory_order_relaxed);
+        log_debug("storage thread: purged %d expired events", n);
+    } else if (n < 0 && b->conn != NULL) {
+        /* At most one line per interval. */
+        log_warn("storage thread: purging expired events failed: %s", ost_strerror(n));
+    }
+    bool is_full = n > 0 && (uint32_t)n == b->cfg.purge_max;
+    b->next_purge_ms = now_ms() + (is_full ? 0 : b->cfg.purge_interval_ms);
+}
+
 static void *batcher_main(void *arg)
 {
     struct batcher *b = arg;
@@ -114,6 +164,7 @@ static void *batcher_main(void *arg)
         if (n > 0) {
             write_and_answer(b, n, &has_logged);
         }
+        purge_if_due(b, &has_logged);
     }
     store_conn_close(b->conn);
     b->conn = NULL;
@@ -131,7 +182,8 @@ int batcher_new(struct store *s, const struct batcher_config *cfg, batcher_done_
                 struct batcher **out)
 {
     if (s == NULL || cfg == NULL || done == NULL || out == NULL ||
-        cfg->batch_size > BATCHER_MAX_BATCH_SIZE || cfg->batch_wait_ms > INT32_MAX) {
+        cfg->batch_size > BATCHER_MAX_BATCH_SIZE || cfg->batch_wait_ms > INT32_MAX ||
+        cfg->purge_interval_ms > INT32_MAX) {
         return OST_EINVAL;
     }
     struct batcher *b = calloc(1, sizeof(*b));
@@ -142,6 +194,8 @@ int batcher_new(struct store *s, const struct batcher_config *cfg, batcher_done_
     b->cfg = *cfg;
     b->cfg.batch_size = cfg->batch_size != 0 ? cfg->batch_size : BATCHER_DEFAULT_BATCH_SIZE;
     b->cfg.queue_cap = cfg->queue_cap != 0 ? cfg->queue_cap : BATCHER_DEFAULT_QUEUE_CAP;
+    b->cfg.purge_max = cfg->purge_max != 0 ? cfg->purge_max : BATCHER_DEFAULT_PURGE_MAX;
+    b->next_purge_ms = now_ms();
     b->done = done;
     b->ud = ud;
     b->reqs = calloc(b->cfg.batch_size, sizeof(*b->reqs));
@@ -206,4 +260,6 @@ void batcher_stats(struct batcher *b, struct batcher_stats *out)
     out->batches = atomic_load_explicit(&b->n_batches, memory_order_relaxed);
     out->events = atomic_load_explicit(&b->n_events, memory_order_relaxed);
     out->failed_batches = atomic_load_explicit(&b->n_failed, memory_order_relaxed);
+    out->purge_passes = atomic_load_explicit(&b->n_purge_passes, memory_order_relaxed);
+    out->purged = atomic_load_explicit(&b->n_purged, memory_order_relaxed);
 }

@@ -3,7 +3,8 @@
  * queue, writes them in batches (one transaction per batch) through a
  * writer handle it opens on its own thread, and only after the commit hands
  * each event with its result to a callback, so the relay can answer OK and
- * then broadcast.
+ * then broadcast. Between batches it also purges expired events (NIP-40)
+ * on an interval, in bounded passes of their own transaction.
  *
  * Threads: batcher_try_submit_take and batcher_submit_take from any thread
  * (the io thread uses the non-blocking one; validation workers, which are
@@ -24,6 +25,8 @@
 #define BATCHER_DEFAULT_WAIT_MS    5
 #define BATCHER_DEFAULT_QUEUE_CAP  4096
 #define BATCHER_MAX_BATCH_SIZE     65536
+/* Expired events deleted in one purge transaction at most. */
+#define BATCHER_DEFAULT_PURGE_MAX 1000
 
 struct batcher;
 
@@ -46,10 +49,12 @@ struct batcher_req {
 typedef void (*batcher_done_fn)(void *ud, struct batcher_req *req, const struct store_result *res);
 
 struct batcher_config {
-    uint32_t batch_size;    /* events per transaction at most; 0: the default */
-    uint32_t batch_wait_ms; /* how long a batch waits to fill after its first event;
-                               0: it takes only what is already queued */
-    size_t queue_cap;       /* requests waiting; 0: the default */
+    uint32_t batch_size;        /* events per transaction at most; 0: the default */
+    uint32_t batch_wait_ms;     /* how long a batch waits to fill after its first event;
+                                   0: it takes only what is already queued */
+    size_t queue_cap;           /* requests waiting; 0: the default */
+    uint32_t purge_interval_ms; /* how often expired events are purged; 0: never */
+    uint32_t purge_max;         /* events deleted per purge pass; 0: the default */
 };
 
 /* Counters for metrics and tests (relaxed reads of atomics). */
@@ -57,6 +62,8 @@ struct batcher_stats {
     uint64_t batches;        /* transactions attempted */
     uint64_t events;         /* requests answered */
     uint64_t failed_batches; /* transactions that did not commit */
+    uint64_t purge_passes;   /* purge transactions attempted */
+    uint64_t purged;         /* expired events deleted */
 };
 
 /* Starts the storage thread over s (borrowed; it must outlive the batcher).

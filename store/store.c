@@ -137,6 +137,14 @@ int store_delete_ids(struct store_conn *c, const uint8_t (*ids)[32], size_t n,
     return c->store->ops->delete_ids(c, ids, n, pubkey);
 }
 
+int store_purge_expired(struct store_conn *c, uint32_t max_n)
+{
+    if (c->role != STORE_ROLE_WRITER) {
+        return OST_EINVAL;
+    }
+    return c->store->ops->purge_expired(c, max_n);
+}
+
 /* The filters of set as an array of pointers; *out is freed by the caller.
  * A REQ holds a handful of filters, so this small allocation is cheap next
  * to the query it serves. */

@@ -30,9 +30,15 @@ enum store_backend {
     STORE_BACKEND_SQLITE = 0,
 };
 
+/* The current time in Unix seconds, for NIP-40 expiration. Called from
+ * every thread that uses a handle of the store, so it must be thread-safe. */
+typedef int64_t (*store_clock_fn)(void *ud);
+
 /* Options for store_open; only the part of the chosen backend is read. */
 struct store_options {
     enum store_backend backend;
+    store_clock_fn clock; /* NULL: the system clock (time(2)); tests inject their own */
+    void *clock_ud;       /* passed to clock */
     struct {
         const char *path;         /* the database file; its parent directory is created */
         uint32_t busy_timeout_ms; /* 0: STORE_DEFAULT_BUSY_TIMEOUT_MS */
@@ -97,6 +103,7 @@ struct store_ops {
                  uint64_t *out);
     int (*delete_ids)(struct store_conn *c, const uint8_t (*ids)[32], size_t n,
                       const uint8_t *pubkey);
+    int (*purge_expired)(struct store_conn *c, uint32_t max_n);
 };
 
 /* Owned by: the thread that opened it; read-only until store_close. */
@@ -149,6 +156,9 @@ void store_conn_close(struct store_conn *c);
  * equal created_at the lowest id wins. Earlier events of the same batch
  * count, so two versions in one batch leave the newest. Other kinds,
  * ephemeral included, are stored as given (policy is the caller's).
+ * NIP-40: an event's expiration (ev->expiration, 0 for none) is stored
+ * with it, whether or not it has passed (refusing expired events is the
+ * caller's policy).
  * Returns 0 once the transaction is durably committed; only then do the
  * results hold. On failure returns a negative code (OST_ENOMEM, OST_ENOSPC,
  * OST_ETIMEDOUT when the database stayed locked, OST_EIO, OST_EINVAL for a
@@ -161,7 +171,9 @@ int store_write_batch(struct store_conn *c, const struct event *const *evs, size
  * each matching stored event: newest first (created_at descending, then id
  * ascending), at most filter_limit(f) events for each filter (a filter with
  * limit 0 or that can never match gives nothing), each event once even when
- * several filters match it. Returns 0, the negative code fn returned, or
+ * several filters match it. NIP-40: an event whose expiration is at or
+ * before the store's clock is never returned, whether or not it has been
+ * purged yet. Returns 0, the negative code fn returned, or
  * OST_ENOMEM / OST_EIO / OST_ETIMEDOUT. */
 int store_query(struct store_conn *c, const struct filter *const *filters, size_t n,
                 store_event_fn fn, void *ud);
@@ -174,9 +186,9 @@ int store_query_set(struct store_conn *c, const struct filter_set *set, store_ev
                     uint64_t *snapshot_seq);
 
 /* Counts the stored events that match any of filters[0..n) (NIP-45),
- * each event once. "limit" is ignored: it bounds what a REQ sends, not
- * what exists. Returns 0 with *out set, or OST_ENOMEM / OST_EIO /
- * OST_ETIMEDOUT. */
+ * each event once, expired ones (see store_query) left out. "limit" is
+ * ignored: it bounds what a REQ sends, not what exists. Returns 0 with *out
+ * set, or OST_ENOMEM / OST_EIO / OST_ETIMEDOUT. */
 int store_count(struct store_conn *c, const struct filter *const *filters, size_t n, uint64_t *out);
 
 /* store_count over the filters of a REQ (borrowed). */
@@ -188,6 +200,13 @@ int store_count_set(struct store_conn *c, const struct filter_set *set, uint64_t
  * store_write_batch. */
 int store_delete_ids(struct store_conn *c, const uint8_t (*ids)[32], size_t n,
                      const uint8_t *pubkey);
+
+/* NIP-40: deletes at most max_n events whose expiration is at or before
+ * the store's clock, earliest expiration first, in one transaction of its
+ * own. A bounded pass keeps the writer's other work from waiting long;
+ * call it again while it returns max_n. Returns the number deleted (>= 0)
+ * once committed, or a negative code as store_write_batch. */
+int store_purge_expired(struct store_conn *c, uint32_t max_n);
 
 /* Queries */
 

@@ -1,13 +1,19 @@
 /*
  * The SQLite backend.
  *
- * Design. Schema version 1 (PRAGMA user_version):
+ * Design. Schema version 2 (PRAGMA user_version):
  *   events(rowid INTEGER PRIMARY KEY, id BLOB, pubkey BLOB, kind INTEGER,
- *          created_at INTEGER, d_tag TEXT, raw TEXT)
+ *          created_at INTEGER, d_tag TEXT, raw TEXT, expiration INTEGER)
  *   tags(ev, name, value BLOB, created_at): one row per distinct (event,
  *          single-letter tag name, second element); created_at is copied
  *          from the event so a tag seek comes out in time order.
  * The rowid is declared, so VACUUM cannot renumber what tags.ev points at.
+ * expiration (version 2, NIP-40) is NULL for events without one; every
+ * query adds "expiration IS NULL OR expiration > now" as a condition on the
+ * rows its index finds, and a partial index over the non-NULL values lets
+ * the storage thread find and purge expired rows in bounded passes. A
+ * version 1 database is upgraded in place when it is opened: the column
+ * and the index are added and filled from the stored JSON.
  * The indexes that queries seek on end in (created_at DESC, id), the order
  * results are returned in, so a single-valued seek reads rows already sorted
  * and stops at LIMIT. WAL with synchronous=FULL: COMMIT returns after the
@@ -30,6 +36,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sys/stat.h>
 
@@ -43,9 +50,6 @@
 #include "store/store.h"
 #include "store/store_sqlite_int.h"
 #include "validate/event.h"
-
-#define STR_(x) #x
-#define STR(x)  STR_(x)
 
 static const char *const schema_v1[] = {
     "CREATE TABLE events(rowid INTEGER PRIMARY KEY AUTOINCREMENT, id BLOB NOT NULL, pubkey BLOB "
@@ -61,8 +65,34 @@ static const char *const schema_v1[] = {
     " created_at INTEGER NOT NULL)",
     "CREATE INDEX tags_value ON tags(name, value, created_at DESC, ev)",
     "CREATE UNIQUE INDEX tags_ev ON tags(ev, name, value)",
-    "PRAGMA user_version = " STR(STORE_SQLITE_SCHEMA_VERSION),
+    "PRAGMA user_version = 1",
 };
+
+/* Version 1 to 2: NIP-40 expiration. Events stored before it are filled
+ * from the first "expiration" tag of their JSON when its value is a plain
+ * decimal integer (what nip40_check accepts, within 18 digits); any other
+ * value leaves NULL, so the event never expires. A new database runs these
+ * too, over an empty table. */
+static const char *const schema_v2[] = {
+    "ALTER TABLE events ADD COLUMN expiration INTEGER",
+    "UPDATE events SET expiration = ("
+    "SELECT CASE WHEN json_extract(t.value, '$[1]') GLOB '[0-9]*'"
+    " AND NOT json_extract(t.value, '$[1]') GLOB '*[^0-9]*'"
+    " AND length(json_extract(t.value, '$[1]')) <= 18"
+    " THEN CAST(json_extract(t.value, '$[1]') AS INTEGER) END"
+    " FROM json_each(events.raw, '$.tags') AS t"
+    " WHERE json_extract(t.value, '$[0]') = 'expiration' ORDER BY t.key LIMIT 1)"
+    " WHERE instr(raw, '\"expiration\"') > 0",
+    "CREATE INDEX events_expiration ON events(expiration) WHERE expiration IS NOT NULL",
+    "PRAGMA user_version = 2",
+};
+
+/* The expired rows a purge pass takes: ?1 is now, ?2 the most rows. The
+ * two statements select the same rows, since the first deletes no event. */
+#define PURGE_ROWS                                                           \
+    "SELECT rowid FROM events INDEXED BY events_expiration"                  \
+    " WHERE expiration IS NOT NULL AND expiration <= ?1 ORDER BY expiration" \
+    " LIMIT ?2"
 
 static const char *const fixed_sql[ST_COUNT] = {
     [ST_BEGIN_WRITE] = "BEGIN IMMEDIATE",
@@ -73,8 +103,8 @@ static const char *const fixed_sql[ST_COUNT] = {
     [ST_FIND_REPL] = "SELECT rowid, created_at, id FROM events WHERE pubkey = ?1 AND kind = ?2",
     [ST_FIND_ADDR] = "SELECT rowid, created_at, id FROM events"
                      " WHERE pubkey = ?1 AND kind = ?2 AND d_tag = ?3",
-    [ST_INSERT_EVENT] = "INSERT INTO events(id, pubkey, kind, created_at, d_tag, raw)"
-                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_INSERT_EVENT] = "INSERT INTO events(id, pubkey, kind, created_at, d_tag, raw, expiration)"
+                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [ST_INSERT_TAG] = "INSERT OR IGNORE INTO tags(ev, name, value, created_at)"
                       " VALUES(?1, ?2, ?3, ?4)",
     [ST_DELETE_TAGS] = "DELETE FROM tags WHERE ev = ?1",
@@ -84,6 +114,8 @@ static const char *const fixed_sql[ST_COUNT] = {
     [ST_USER_VERSION] = "PRAGMA user_version",
     /* AUTOINCREMENT keeps the largest rowid ever used here, deleted or not. */
     [ST_SNAPSHOT] = "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
+    [ST_PURGE_TAGS] = "DELETE FROM tags WHERE ev IN (" PURGE_ROWS ")",
+    [ST_PURGE_EVENTS] = "DELETE FROM events WHERE rowid IN (" PURGE_ROWS ")",
 };
 
 /* SQLite result codes to ours. BUSY after busy_timeout means the lock
@@ -471,6 +503,11 @@ static int write_one(struct store_sqlite_conn *c, const struct event *ev, struct
         sqlite3_bind_null(st, 5);
     }
     sqlite3_bind_text64(st, 6, ev->json, ev->json_len, SQLITE_STATIC, SQLITE_UTF8);
+    if (ev->expiration != 0) {
+        sqlite3_bind_int64(st, 7, ev->expiration);
+    } else {
+        sqlite3_bind_null(st, 7);
+    }
     rc = store_sqlite__run(c, st, "insert event");
     int64_t rowid = sqlite3_last_insert_rowid(c->db);
     if (rc == 0) {
@@ -483,12 +520,17 @@ static int write_one(struct store_sqlite_conn *c, const struct event *ev, struct
     return rc;
 }
 
-/* Ends a failed write transaction, if SQLite has not already. */
-static void rollback(struct store_sqlite_conn *c)
+/* Ends a write transaction: commits when everything so far worked (rc is
+ * 0), else rolls back if SQLite has not already. Returns the outcome. */
+static int end_write(struct store_sqlite_conn *c, int rc)
 {
-    if (!sqlite3_get_autocommit(c->db)) {
+    if (rc == 0) {
+        rc = store_sqlite__run(c, c->st[ST_COMMIT], "commit");
+    }
+    if (rc < 0 && !sqlite3_get_autocommit(c->db)) {
         (void)store_sqlite__run(c, c->st[ST_ROLLBACK], "rollback");
     }
+    return rc;
 }
 
 static int sqlite_write_batch(struct store_conn *base, const struct event *const *evs, size_t n,
@@ -499,13 +541,7 @@ static int sqlite_write_batch(struct store_conn *base, const struct event *const
     for (size_t i = 0; i < n && rc == 0; i++) {
         rc = write_one(c, evs[i], &results[i]);
     }
-    if (rc == 0) {
-        rc = store_sqlite__run(c, c->st[ST_COMMIT], "commit");
-    }
-    if (rc < 0) {
-        rollback(c);
-    }
-    return rc;
+    return end_write(c, rc);
 }
 
 static int sqlite_delete_ids(struct store_conn *base, const uint8_t (*ids)[32], size_t n,
@@ -537,14 +573,33 @@ static int sqlite_delete_ids(struct store_conn *base, const uint8_t (*ids)[32], 
             deleted++;
         }
     }
+    rc = end_write(c, rc);
+    return rc < 0 ? rc : deleted;
+}
+
+static int sqlite_purge_expired(struct store_conn *base, uint32_t max_n)
+{
+    struct store_sqlite_conn *c = store_sqlite__conn(base);
+    if (max_n == 0) {
+        return 0;
+    }
+    int64_t now = store_sqlite__now(c);
+    sqlite3_stmt *tags = c->st[ST_PURGE_TAGS], *events = c->st[ST_PURGE_EVENTS];
+    int deleted = 0;
+    int rc = store_sqlite__run(c, c->st[ST_BEGIN_WRITE], "begin");
     if (rc == 0) {
-        rc = store_sqlite__run(c, c->st[ST_COMMIT], "commit");
+        sqlite3_bind_int64(tags, 1, now);
+        sqlite3_bind_int64(tags, 2, max_n);
+        rc = store_sqlite__run(c, tags, "purge tags");
     }
-    if (rc < 0) {
-        rollback(c);
-        return rc;
+    if (rc == 0) {
+        sqlite3_bind_int64(events, 1, now);
+        sqlite3_bind_int64(events, 2, max_n);
+        rc = store_sqlite__run(c, events, "purge events");
+        deleted = sqlite3_changes(c->db);
     }
-    return deleted;
+    rc = end_write(c, rc);
+    return rc < 0 ? rc : deleted;
 }
 
 /* Diagnostics */
@@ -578,11 +633,30 @@ static const struct store_ops sqlite_ops = {
     .query = store_sqlite__query,
     .count = store_sqlite__count,
     .delete_ids = sqlite_delete_ids,
+    .purge_expired = sqlite_purge_expired,
 };
 
-/* Creates the schema in an empty database, or checks the version of an
- * existing one, in one write transaction (which also proves the file can be
- * written). */
+static int64_t system_clock(void *ud)
+{
+    (void)ud;
+    return (int64_t)time(NULL);
+}
+
+/* Runs the statements of one schema step. */
+static int run_steps(sqlite3 *db, const char *const *steps, size_t n, const char **what)
+{
+    int src = SQLITE_OK;
+    for (size_t i = 0; i < n && src == SQLITE_OK; i++) {
+        *what = steps[i];
+        src = sqlite3_exec(db, steps[i], NULL, NULL, NULL);
+    }
+    return src;
+}
+
+/* Creates the schema in an empty database, or upgrades an older one step by
+ * step, or checks the version of a current one, in one write transaction
+ * (which also proves the file can be written): an upgrade that fails
+ * leaves the database as it was. */
 static int init_schema(const struct store_sqlite *s, sqlite3 *db)
 {
     sqlite3_stmt *st = NULL;
@@ -602,10 +676,14 @@ static int init_schema(const struct store_sqlite *s, sqlite3 *db)
         src = SQLITE_OK;
     }
     sqlite3_finalize(st);
-    for (size_t i = 0;
-         version == 0 && src == SQLITE_OK && i < sizeof(schema_v1) / sizeof(*schema_v1); i++) {
-        what = schema_v1[i];
-        src = sqlite3_exec(db, schema_v1[i], NULL, NULL, NULL);
+    if (version == 0 && src == SQLITE_OK) {
+        src = run_steps(db, schema_v1, sizeof(schema_v1) / sizeof(*schema_v1), &what);
+    }
+    if (version >= 0 && version <= 1 && src == SQLITE_OK) {
+        if (version == 1) {
+            log_info("sqlite %s: upgrading the schema from version 1 to 2", s->path);
+        }
+        src = run_steps(db, schema_v2, sizeof(schema_v2) / sizeof(*schema_v2), &what);
     }
     if (src == SQLITE_OK) {
         what = "commit";
@@ -641,6 +719,8 @@ int store_sqlite_open(const struct store_options *opt, struct store **out)
         return OST_ENOMEM;
     }
     s->base.ops = &sqlite_ops;
+    s->clock = opt->clock != NULL ? opt->clock : system_clock;
+    s->clock_ud = opt->clock_ud;
     s->busy_timeout_ms = opt->sqlite.busy_timeout_ms != 0 ? (int)opt->sqlite.busy_timeout_ms
                                                           : STORE_DEFAULT_BUSY_TIMEOUT_MS;
     s->path = strdup(path);

@@ -37,6 +37,8 @@ enum {
     ST_RAW_BY_ROWID,
     ST_USER_VERSION,
     ST_SNAPSHOT,
+    ST_PURGE_TAGS,
+    ST_PURGE_EVENTS,
     ST_COUNT,
 };
 
@@ -45,6 +47,8 @@ struct store_sqlite {
     struct store base;
     char *path;
     int busy_timeout_ms;
+    store_clock_fn clock; /* never NULL */
+    void *clock_ud;
 };
 
 struct store_sqlite_stmt {
@@ -81,6 +85,12 @@ struct store_sqlite_conn {
 static inline struct store_sqlite_conn *store_sqlite__conn(struct store_conn *c)
 {
     return (struct store_sqlite_conn *)c;
+}
+
+/* The store's current time, in Unix seconds (NIP-40). */
+static inline int64_t store_sqlite__now(const struct store_sqlite_conn *c)
+{
+    return c->s->clock(c->s->clock_ud);
 }
 
 /* SQLite result codes to ours. */

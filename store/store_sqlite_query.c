@@ -8,7 +8,10 @@
  * tag condition with the fewest values, else kinds, else time), and the
  * other fields are conditions on the rows it finds. One filter streams rows
  * in their final order; several are merged in memory by (created_at, id)
- * inside one read transaction and read back in that order.
+ * inside one read transaction and read back in that order. Every SELECT
+ * leaves out expired events (NIP-40) with a condition on the rows found,
+ * against the store's clock read once per statement, so the plan and the
+ * driving index stay those of the filter.
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -32,6 +35,7 @@ struct sqlb {
     int idx;          /* the last parameter number used */
     bool has_where;   /* the current SELECT has its WHERE */
     int rc;           /* the first failure */
+    int64_t now;      /* bind pass: the time expiration is compared with */
 };
 
 static void sb_sql(struct sqlb *b, const char *s)
@@ -233,6 +237,12 @@ static void sb_filter(struct sqlb *b, const struct filter *f, enum select_mode m
     const char *time_col = drv == DRV_TAG_SEEK ? "tags.created_at" : "events.created_at";
 
     sb_from(b, drv, mode, is_tag_driven ? &conds[tag] : NULL);
+    /* NIP-40: "Relays SHOULD NOT send expired events to clients, even if
+     * they are stored." Expired at the second of the expiration itself. */
+    sb_and(b);
+    sb_sql(b, "(events.expiration IS NULL OR events.expiration > ");
+    sb_int(b, b->now);
+    sb_sql(b, ")");
     if (n_ids > 0) {
         sb_and(b);
         sb_in_hex32(b, "events.id", ids, n_ids);
@@ -291,7 +301,7 @@ static int filter_stmt(struct store_sqlite_conn *c, const struct filter *f, enum
     if (rc < 0) {
         return rc;
     }
-    b = (struct sqlb){ .st = *out };
+    b = (struct sqlb){ .st = *out, .now = store_sqlite__now(c) };
     sb_filter(&b, f, mode);
     return b.rc;
 }
@@ -500,7 +510,7 @@ int store_sqlite__count(struct store_conn *base, const struct filter *const *fil
     if (rc < 0) {
         return rc;
     }
-    b = (struct sqlb){ .st = st };
+    b = (struct sqlb){ .st = st, .now = store_sqlite__now(c) };
     sb_count(&b, filters, n);
     rc = b.rc;
     int src = rc == 0 ? sqlite3_step(st) : SQLITE_DONE;

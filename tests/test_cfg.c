@@ -14,6 +14,7 @@
 #include "tests/check.h"
 
 static const char pubkey_hex[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+static const char ws_url[] = "wss://relay.example.org/";
 
 static int load(struct cfg *c, const char *text, struct buf *err)
 {
@@ -93,8 +94,14 @@ static void write_non_defaults(struct buf *doc, struct buf *values)
             buf_printf(&v, "%" PRId64, o->def_int == o->max ? o->min : o->max);
         } else if (o->type == CFG_TYPE_ENUM) {
             buf_printf(&v, "\"%s\"", o->names[((size_t)o->def_int + 1) % n_names(o)]);
-        } else if (o->check != NULL) {
+        } else if (o->type == CFG_TYPE_BOOL) {
+            buf_append_str(&v, o->def_int ? "false" : "true");
+        } else if (o->type == CFG_TYPE_STRING_ARRAY) {
+            buf_printf(&v, "[\"%s\"]", pubkey_hex);
+        } else if (o->check != NULL && o->check(pubkey_hex) == NULL) {
             buf_printf(&v, "\"%s\"", pubkey_hex);
+        } else if (o->check != NULL) {
+            buf_printf(&v, "\"%s\"", ws_url);
         } else {
             buf_printf(&v, "\"v-%s \\\"q\\\" \\\\ \\t \xc3\xa9\"", o->key);
         }
@@ -119,6 +126,10 @@ static void test_table(void)
             CHECK(o->min <= o->def_int && o->def_int <= o->max);
         } else if (o->type == CFG_TYPE_ENUM) {
             CHECK(o->def_int >= 0 && (size_t)o->def_int < n_names(o));
+        } else if (o->type == CFG_TYPE_BOOL) {
+            CHECK(o->def_int == 0 || o->def_int == 1);
+        } else if (o->type == CFG_TYPE_STRING_ARRAY) {
+            CHECK(o->def_str == NULL);
         } else {
             CHECK(o->def_str != NULL);
             CHECK(o->check == NULL || o->check(o->def_str) == NULL);
@@ -150,6 +161,12 @@ static void test_defaults(void)
     CHECK_STR_EQ(c.storage.opensearch.url, "http://127.0.0.1:9200");
     CHECK_STR_EQ(c.storage.opensearch.index, "ostrich-events");
     CHECK_INT_EQ(c.log.level, LOG_LEVEL_INFO);
+    CHECK_STR_EQ(c.auth.relay_url, "");
+    CHECK(!c.auth.required_for_write);
+    CHECK(!c.auth.required_for_read);
+    CHECK_INT_EQ(c.auth.allow_pubkeys.n, 0);
+    CHECK(c.auth.allow_pubkeys.items == NULL);
+    CHECK(c.auth.protect_dms);
     cfg_fini(&c);
     cfg_fini(&c);
     CHECK_INT_EQ(c.relay.port, 7777);
@@ -265,6 +282,71 @@ static void test_errors(void)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         CHECK(fails_with(cases[i].text, cases[i].want));
     }
+}
+
+/* CFG_TYPE_BOOL and CFG_TYPE_STRING_ARRAY: loading, replacing, errors. */
+static void test_bool_and_array(void)
+{
+    static const char key2[] = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
+    static const struct {
+        const char *text;
+        const char *want;
+    } cases[] = {
+        { "[auth]\nprotect_dms = 1\n",
+          "t.toml:2: auth.protect_dms: expected a boolean, got an integer" },
+        { "auth.required_for_write = \"true\"\n",
+          "t.toml:1: auth.required_for_write: expected a boolean, got a string" },
+        { "auth.allow_pubkeys = \"x\"\n",
+          "t.toml:1: auth.allow_pubkeys: expected an array of strings, got a string" },
+        { "auth.allow_pubkeys = [1]\n",
+          "t.toml:1: auth.allow_pubkeys: item 1: expected a string, got an integer" },
+        { "auth.allow_pubkeys = "
+          "[\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\", "
+          "\"ABCDEF\"]\n",
+          "t.toml:1: auth.allow_pubkeys: item 2: expected 64 lowercase hex characters" },
+        { "auth.allow_pubkeys = [\"\"]\n",
+          "t.toml:1: auth.allow_pubkeys: item 1: expected 64 lowercase hex characters" },
+        { "auth.relay_url = \"https://relay.example.org\"\n",
+          "t.toml:1: auth.relay_url: expected a ws:// or wss:// URL or an empty string" },
+        { "auth.relay_url = \"wss://\"\n",
+          "t.toml:1: auth.relay_url: expected a ws:// or wss:// URL or an empty string" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        CHECK(fails_with(cases[i].text, cases[i].want));
+    }
+
+    struct cfg c;
+    struct buf err, text, out;
+    cfg_init_defaults(&c);
+    buf_init(&err);
+    buf_init(&text);
+    buf_init(&out);
+    buf_printf(&text,
+               "[auth]\nrequired_for_write = true\nrequired_for_read = true\nprotect_dms = false\n"
+               "allow_pubkeys = [\"%s\",\n  \"%s\",\n]\nrelay_url = \"ws://h:1/\"\n",
+               pubkey_hex, key2);
+    int rc1 = load(&c, buf_cstr(&text), &err);
+    bool loaded = c.auth.required_for_write && c.auth.required_for_read && !c.auth.protect_dms &&
+                  c.auth.allow_pubkeys.n == 2 &&
+                  strcmp(c.auth.allow_pubkeys.items[0], pubkey_hex) == 0 &&
+                  strcmp(c.auth.allow_pubkeys.items[1], key2) == 0 &&
+                  strcmp(c.auth.relay_url, "ws://h:1/") == 0;
+    bool printed = cfg_option_value_text(&c, cfg_option_find("auth.allow_pubkeys"), &out) == 0;
+    buf_reset(&text);
+    buf_printf(&text, "[\"%s\", \"%s\"]", pubkey_hex, key2);
+    printed = printed && strcmp(buf_cstr(&out), buf_cstr(&text)) == 0;
+    /* Replacing a loaded list frees the old one (ASan checks). */
+    int rc2 = load(&c, "auth.allow_pubkeys = []\nauth.protect_dms = true\n", &err);
+    bool emptied = c.auth.allow_pubkeys.n == 0 && c.auth.protect_dms;
+    cfg_fini(&c);
+    buf_fini(&err);
+    buf_fini(&text);
+    buf_fini(&out);
+    CHECK_OK(rc1);
+    CHECK(loaded);
+    CHECK(printed);
+    CHECK_OK(rc2);
+    CHECK(emptied);
 }
 
 static void test_pubkey(void)
@@ -506,6 +588,10 @@ static bool entry_is_default(const struct toml_entry *e, const struct cfg_option
         return e->val.type == TOML_INT && e->val.u.i == o->def_int;
     case CFG_TYPE_ENUM:
         return e->val.type == TOML_STRING && strcmp(e->val.u.s, o->names[o->def_int]) == 0;
+    case CFG_TYPE_BOOL:
+        return e->val.type == TOML_BOOL && e->val.u.b == (o->def_int != 0);
+    case CFG_TYPE_STRING_ARRAY:
+        return e->val.type == TOML_ARRAY && e->val.u.arr.n == 0;
     }
     return false;
 }
@@ -624,7 +710,8 @@ static void test_load_file(void)
 
 CHECK_MAIN({ "table", test_table }, { "defaults", test_defaults },
            { "load_every_option", test_load_every_option }, { "enum_values", test_enum_values },
-           { "errors", test_errors }, { "pubkey", test_pubkey }, { "tls_pair", test_tls_pair },
+           { "errors", test_errors }, { "bool_and_array", test_bool_and_array },
+           { "pubkey", test_pubkey }, { "tls_pair", test_tls_pair },
            { "int_bounds", test_int_bounds }, { "all_or_nothing", test_all_or_nothing },
            { "print", test_print }, { "example_file", test_example_file },
            { "load_file", test_load_file })

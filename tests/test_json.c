@@ -275,7 +275,46 @@ static void test_reason_table_covered(void)
     }
 }
 
+static void test_str_to_uint(void)
+{
+    static const struct {
+        const char *json; /* a JSON string literal, quotes included */
+        uint64_t max;
+        bool ok;
+        uint64_t want;
+    } cases[] = {
+        { "\"0\"", 10, true, 0 },
+        { "\"10\"", 10, true, 10 },
+        { "\"11\"", 10, false, 0 },
+        { "\"\\u0032\\u0030\"", 256, true, 20 },
+        { "\"18446744073709551615\"", UINT64_MAX, true, UINT64_MAX },
+        { "\"18446744073709551616\"", UINT64_MAX, false, 0 },
+        { "\"9223372036854775807\"", INT64_MAX, true, INT64_MAX },
+        { "\"9223372036854775808\"", INT64_MAX, false, 0 },
+        { "\"007\"", 256, false, 0 },
+        { "\"\"", 256, false, 0 },
+        { "\"-1\"", 256, false, 0 },
+        { "\" 1\"", 256, false, 0 },
+        { "\"1.0\"", 256, false, 0 },
+        { "\"5\"", 3, false, 0 },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct json_str js;
+        const char *next, *reason;
+        const char *t = cases[i].json;
+        CHECK_OK(json_scan_string(t, t + strlen(t), &js, NULL, &next, &reason));
+        uint64_t v = 12345;
+        bool ok = json_str_to_uint(&js, cases[i].max, &v);
+        if (ok != cases[i].ok) {
+            fprintf(stderr, "  case %zu: %s\n", i, t);
+        }
+        CHECK(ok == cases[i].ok);
+        CHECK(v == (ok ? cases[i].want : 12345)); /* out is written only on success */
+    }
+}
+
 CHECK_MAIN({ "values_accepted", test_values_accepted }, { "values_rejected", test_values_rejected },
            { "depth_limit", test_depth_limit }, { "string_decode", test_string_decode },
            { "ints", test_ints }, { "write_string", test_write_string },
-           { "reason_table_covered", test_reason_table_covered })
+           { "reason_table_covered", test_reason_table_covered },
+           { "str_to_uint", test_str_to_uint })

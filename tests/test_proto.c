@@ -42,6 +42,11 @@ static void test_req_count_close(void)
     CHECK_OK(parse("[\"COUNT\",\"c\",{}]", &m, &has_sub, &reason));
     CHECK_INT_EQ(m.type, PROTO_COUNT);
     CHECK_INT_EQ(m.filters_len, 2);
+    CHECK_OK(parse("[\"AUTH\", {\"kind\":22242} ]", &m, &has_sub, &reason));
+    CHECK_INT_EQ(m.type, PROTO_AUTH);
+    CHECK_INT_EQ(m.event_len, strlen("{\"kind\":22242}"));
+    CHECK(memcmp(m.event, "{\"kind\":22242}", m.event_len) == 0);
+    CHECK(!has_sub);
     CHECK_OK(parse("[\"CLOSE\",\"s1\"]", &m, &has_sub, &reason));
     CHECK_INT_EQ(m.type, PROTO_CLOSE);
     CHECK_STR_EQ(m.sub_id, "s1");
@@ -95,11 +100,14 @@ static const struct {
       false },
     { "[1,2]", "invalid: message must be a JSON array whose first element is the message type",
       false },
-    { "[\"HELLO\",1]", "invalid: unknown message type (expected EVENT, REQ, CLOSE or COUNT)",
+    { "[\"HELLO\",1]", "invalid: unknown message type (expected EVENT, REQ, CLOSE, COUNT or AUTH)",
       false },
     { "[\"EVENT\"]", "invalid: EVENT message must be [\"EVENT\", <event object>]", false },
     { "[\"EVENT\",[]]", "invalid: EVENT message must be [\"EVENT\", <event object>]", false },
     { "[\"EVENT\",{},{}]", "invalid: EVENT message must be [\"EVENT\", <event object>]", false },
+    { "[\"AUTH\",\"x\"]", "invalid: AUTH message must be [\"AUTH\", <signed event object>]",
+      false },
+    { "[\"AUTH\",{},1]", "invalid: AUTH message must be [\"AUTH\", <signed event object>]", false },
     { "[\"REQ\"]", "invalid: REQ message must be [\"REQ\", <subscription id>, <filter>, ...]",
       false },
     { "[\"COUNT\"]", "invalid: COUNT message must be [\"COUNT\", <subscription id>, <filter>, ...]",
@@ -191,6 +199,9 @@ static void test_format(void)
     buf_reset(&b);
     rc |= proto_fmt_count(&b, "c", 1, 42);
     int count_same = strcmp(buf_cstr(&b), "[\"COUNT\",\"c\",{\"count\":42}]") == 0;
+    buf_reset(&b);
+    rc |= proto_fmt_auth(&b, "0123abcd");
+    int auth_same = strcmp(buf_cstr(&b), "[\"AUTH\",\"0123abcd\"]") == 0;
     buf_fini(&b);
     CHECK_OK(rc);
     CHECK(ok_same);
@@ -199,6 +210,7 @@ static void test_format(void)
     CHECK(closed_same);
     CHECK(notice_same);
     CHECK(count_same);
+    CHECK(auth_same);
 }
 
 CHECK_MAIN({ "event", test_event }, { "req_count_close", test_req_count_close },

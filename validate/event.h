@@ -37,6 +37,11 @@ struct event {
     size_t tags_len;
     struct json_str content;      /* the bytes between the quotes */
     uint32_t content_decoded_len; /* content bytes after unescaping */
+    /* NIP-40 expiration time in Unix seconds, 0 for none. event_parse
+     * leaves it 0; nip40_check (nips/nip40.h) sets it from the tag before
+     * the event is stored, and the store keeps it to hide the event once
+     * it has expired. */
+    int64_t expiration;
 };
 
 /* Iterates the tags of a parsed event, and the strings of one tag. */

@@ -59,6 +59,7 @@ static void run_job(struct vpool *p, struct verify_ctx *ctx, const struct vpool_
     res.tag = job->tag;
     res.json = job->json;
     res.len = job->len;
+    res.aux = job->aux;
     if (ctx != NULL) {
         res.rc = verify_event(ctx, job->json, job->len, &p->cfg.limits, (int64_t)time(NULL),
                               &res.ev, &res.reason);

@@ -22,16 +22,19 @@
 struct vpool;
 
 /* One event to validate. json is heap memory (malloc) that moves into the
- * pool with a successful submit and comes back in the result. */
+ * pool with a successful submit and comes back in the result; so does aux,
+ * the submitter's own data about the job (may be NULL), which the pool
+ * never reads. */
 struct vpool_job {
     uint64_t conn_id;
     uint64_t tag; /* opaque to the pool, returned in the result */
     char *json;
     size_t len;
+    void *aux;
 };
 
-/* Delivered to the callback, which takes ownership of json (free it or move
- * it on). When rc is 0, ev is valid and points into json. When rc is
+/* Delivered to the callback, which takes ownership of json and aux (free
+ * them or move them on). When rc is 0, ev is valid and points into json. When rc is
  * negative, reason is a static string with its NIP-01 prefix, and has_id
  * says whether id could still be read (for an OK false reply). */
 struct vpool_result {
@@ -39,6 +42,7 @@ struct vpool_result {
     uint64_t tag;
     char *json;
     size_t len;
+    void *aux;
     int rc;
     const char *reason;
     bool has_id;
@@ -60,9 +64,10 @@ struct vpool_config {
  * error from starting a thread; on failure nothing is left running. */
 int vpool_new(const struct vpool_config *cfg, vpool_done_fn done, void *ud, struct vpool **out);
 
-/* Queues job without blocking and takes ownership of job->json, but only on
- * success. Returns 0, OST_EAGAIN when the queue is full, or OST_ESHUTDOWN
- * after vpool_stop; on failure the caller still owns job->json. */
+/* Queues job without blocking and takes ownership of job->json and
+ * job->aux, but only on success. Returns 0, OST_EAGAIN when the queue is
+ * full, or OST_ESHUTDOWN after vpool_stop; on failure the caller still owns
+ * job->json and job->aux. */
 int vpool_try_submit_take(struct vpool *p, const struct vpool_job *job);
 
 /* As vpool_try_submit_take, but waits while the queue is full (for

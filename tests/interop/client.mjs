@@ -102,7 +102,9 @@ function describe(frame) {
 
 // A WebSocket client speaking raw frames. Every frame received is kept in
 // `inbox` (as { text, msg, binary }) until a take() consumes it, so tests
-// can both wait for a frame and assert that no other frame arrived.
+// can both wait for a frame and assert that no other frame arrived. The
+// relay's NIP-42 ["AUTH", challenge] is the exception: it goes to
+// `challenges` (and `log`), not the inbox, since every connection gets one.
 export class RawClient {
     constructor(ws) {
         this.ws = ws;
@@ -110,6 +112,7 @@ export class RawClient {
         this.log = [];
         this.waiters = [];
         this.closed = null;
+        this.challenges = [];
         ws.on('message', (data, isBinary) => {
             const text = data.toString('utf8');
             let msg;
@@ -119,7 +122,11 @@ export class RawClient {
                 msg = undefined;
             }
             const frame = { text, msg, binary: isBinary };
-            this.inbox.push(frame);
+            if (Array.isArray(msg) && msg[0] === 'AUTH' && typeof msg[1] === 'string') {
+                this.challenges.push(msg[1]);
+            } else {
+                this.inbox.push(frame);
+            }
             this.log.push(frame);
             this.wake();
         });
@@ -202,6 +209,32 @@ export class RawClient {
                 });
             });
         }
+    }
+
+    // The latest NIP-42 challenge, waiting for the first one to arrive.
+    async challenge(deadlineMs = DEADLINE_MS) {
+        const deadline = Date.now() + deadlineMs;
+        while (this.challenges.length === 0) {
+            const left = deadline - Date.now();
+            if (left <= 0 || this.closed) {
+                throw new Error(`no AUTH challenge within ${deadlineMs} ms`);
+            }
+            await new Promise((resolve) => {
+                const timer = setTimeout(resolve, left);
+                this.waiters.push(() => {
+                    clearTimeout(timer);
+                    resolve();
+                });
+            });
+        }
+        return this.challenges[this.challenges.length - 1];
+    }
+
+    // Sends ["AUTH", event] and returns the OK frame's [accepted, message].
+    async auth(ev) {
+        this.send(['AUTH', ev]);
+        const f = await this.takeOk(ev.id);
+        return [f.msg[2], f.msg[3]];
     }
 
     takeNotice(what = 'a NOTICE') {
