@@ -215,11 +215,11 @@ int proto_fmt_ok(struct buf *out, const uint8_t id[32], bool accepted, const cha
     return rc;
 }
 
-int proto_fmt_eose(struct buf *out, const char *sub_id, size_t sub_id_len)
+int proto_fmt_eose(struct buf *out, const char *sub_id, size_t sub_id_len, bool is_complete)
 {
     int rc = buf_append(out, "[\"EOSE\",", 8);
     rc = rc ? rc : put_sub_id(out, sub_id, sub_id_len);
-    rc = rc ? rc : buf_append_char(out, ']');
+    rc = rc ? rc : buf_append_str(out, is_complete ? ",[\"finish\"]]" : "]");
     return rc;
 }
 
@@ -241,11 +241,17 @@ int proto_fmt_notice(struct buf *out, const char *reason)
     return rc;
 }
 
-int proto_fmt_count(struct buf *out, const char *sub_id, size_t sub_id_len, uint64_t count)
+int proto_fmt_count(struct buf *out, const char *sub_id, size_t sub_id_len, uint64_t count,
+                    const char *hll, size_t hll_len)
 {
     int rc = buf_append(out, "[\"COUNT\",", 9);
     rc = rc ? rc : put_sub_id(out, sub_id, sub_id_len);
-    rc = rc ? rc : buf_printf(out, ",{\"count\":%" PRIu64 "}]", count);
+    rc = rc ? rc : buf_printf(out, ",{\"count\":%" PRIu64, count);
+    if (hll_len > 0) {
+        rc = rc ? rc : buf_append(out, ",\"hll\":", 7);
+        rc = rc ? rc : json_write_string(out, hll, hll_len);
+    }
+    rc = rc ? rc : buf_append(out, "}]", 2);
     return rc;
 }
 

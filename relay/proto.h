@@ -62,10 +62,15 @@ int proto_parse(const char *msg, size_t len, struct proto_msg *out, bool *has_su
 int proto_fmt_event(struct buf *out, const char *sub_id, size_t sub_id_len, const char *json,
                     size_t json_len);
 int proto_fmt_ok(struct buf *out, const uint8_t id[32], bool accepted, const char *reason);
-int proto_fmt_eose(struct buf *out, const char *sub_id, size_t sub_id_len);
+/* With is_complete, EOSE carries NIP-67's ["finish"] hint: every stored
+ * event matching the subscription was sent. */
+int proto_fmt_eose(struct buf *out, const char *sub_id, size_t sub_id_len, bool is_complete);
 int proto_fmt_closed(struct buf *out, const char *sub_id, size_t sub_id_len, const char *reason);
 int proto_fmt_notice(struct buf *out, const char *reason);
-int proto_fmt_count(struct buf *out, const char *sub_id, size_t sub_id_len, uint64_t count);
+/* NIP-45: hll[0..hll_len) is the hex of the HyperLogLog registers, sent as
+ * "hll"; hll_len 0 leaves the field out. */
+int proto_fmt_count(struct buf *out, const char *sub_id, size_t sub_id_len, uint64_t count,
+                    const char *hll, size_t hll_len);
 /* NIP-42: ["AUTH", challenge]; challenge is a NUL-terminated string. */
 int proto_fmt_auth(struct buf *out, const char *challenge);
 

@@ -28,10 +28,13 @@
 #include "common/thread.h"
 #include "config/cfg.h"
 #include "filters/filter.h"
+#include "nips/nip09.h"
 #include "nips/nip11.h"
 #include "nips/nip13.h"
 #include "nips/nip40.h"
 #include "nips/nip42.h"
+#include "nips/nip45.h"
+#include "nips/nip62.h"
 #include "nips/nip70.h"
 #include "relay/bcast.h"
 #include "relay/payload.h"
@@ -291,6 +294,31 @@ refuse:
     server_send_closed(r->server, c, m->sub_id, m->sub_id_len, reason);
 }
 
+/* Reader thread: one counted event's pubkey, into the COUNT's NIP-45
+ * registers. */
+static void on_counted_pubkey(void *pubkey_ud, const uint8_t *pubkey)
+{
+    nip45_hll_add(pubkey_ud, pubkey);
+}
+
+/* NIP-45: the registers for a COUNT over set when it gets them (a job
+ * without them otherwise, or when they cannot be allocated: the count
+ * itself is still answered). */
+static void attach_hll(struct reader_job *job, const struct filter_set *set)
+{
+    uint8_t offset;
+    if (nip45_set_offset(set, &offset) != 1) {
+        return;
+    }
+    struct nip45_hll *hll = malloc(sizeof(*hll));
+    if (hll == NULL) {
+        return;
+    }
+    nip45_hll_init(hll, offset);
+    job->on_pubkey = on_counted_pubkey;
+    job->pubkey_ud = hll;
+}
+
 static void on_count_msg(struct relay *r, struct conn *c, const struct proto_msg *m)
 {
     const char *reason = NULL;
@@ -309,10 +337,12 @@ static void on_count_msg(struct relay *r, struct conn *c, const struct proto_msg
         }
         struct reader_job job;
         reader_job_init(&job, c->conn_id, READER_COUNT, m->sub_id, m->sub_id_len, set);
+        attach_hll(&job, set);
         int rc = reader_try_submit_take(r->reader, &job);
         if (rc == 0) {
             return;
         }
+        free(job.pubkey_ud);
         filter_set_free(set);
         reason = rc == OST_EAGAIN ? R_BUSY : R_SHUTTING_DOWN;
     }
@@ -441,12 +471,27 @@ static void on_validated(void *ud, struct vpool_result *res)
         free(res->json);
         return;
     }
+    /* NIP-09 and NIP-62: what the event deletes travels with it, so the
+     * store deletes it in the transaction that stores the event. */
+    struct store_deletion *del = NULL;
+    int rc = 0;
+    if (res->ev.kind == NIP09_KIND) {
+        rc = nip09_parse(&res->ev, &del);
+    } else if (res->ev.kind == NIP62_KIND) {
+        rc = nip62_parse(&res->ev, r->auth.relay_url, &del);
+    }
+    if (rc < 0) {
+        post_ok(r, res->conn_id, res->ev.id, false, R_NOMEM);
+        free(res->json);
+        return;
+    }
     struct batcher_req req = {
-        .conn_id = res->conn_id, .json = res->json, .len = res->len, .ev = res->ev
+        .conn_id = res->conn_id, .json = res->json, .len = res->len, .ev = res->ev, .del = del
     };
     if (batcher_submit_take(r->batcher, &req) < 0) {
         post_ok(r, res->conn_id, res->ev.id, false, R_SHUTTING_DOWN);
         free(res->json);
+        free(del);
     }
 }
 
@@ -508,10 +553,13 @@ static void on_stored(void *ud, struct batcher_req *req, const struct store_resu
         break;
     case STORE_REPLACED_OLDER:
     case STORE_FAILED:
+    case STORE_DELETED:
+    case STORE_VANISHED:
         post_ok(r, req->conn_id, req->ev.id, false, res->reason);
         break;
     }
     free(req->json);
+    free(req->del);
 }
 
 static uint64_t job_sub_key(const struct reader_job *job)
@@ -560,9 +608,15 @@ static void on_query_done(void *ud, struct reader_job *job, const struct reader_
         sm.type = SERVER_MSG_COUNT;
         sm.u.count.n = res->count;
         sm.u.count.reason = res->rc < 0 ? res->reason : NULL;
+        /* The registers move on with the answer; a refused count drops them. */
+        sm.u.count.hll = res->rc == 0 ? job->pubkey_ud : NULL;
+        if (res->rc < 0) {
+            free(job->pubkey_ud);
+        }
         sm.u.count.sub_id = malloc(job->sub_id_len);
         if (sm.u.count.sub_id == NULL) {
             log_warn("out of memory answering a COUNT");
+            free(sm.u.count.hll);
             filter_set_free(job->filters);
             return;
         }
@@ -572,7 +626,8 @@ static void on_query_done(void *ud, struct reader_job *job, const struct reader_
         sm.sub_key = job_sub_key(job);
         if (res->rc == 0) {
             sm.type = SERVER_MSG_EOSE;
-            sm.u.seq = res->snapshot_seq;
+            sm.u.eose.seq = res->snapshot.seq;
+            sm.u.eose.is_complete = res->snapshot.is_complete;
         } else {
             sm.type = SERVER_MSG_CLOSED;
             sm.u.notice = res->rc == OST_ESHUTDOWN ? R_SHUTTING_DOWN : res->reason;
@@ -580,6 +635,7 @@ static void on_query_done(void *ud, struct reader_job *job, const struct reader_
     }
     if (server_post(r->server, &sm) < 0 && sm.type == SERVER_MSG_COUNT) {
         free(sm.u.count.sub_id);
+        free(sm.u.count.hll);
     }
     filter_set_free(job->filters);
 }
@@ -628,8 +684,10 @@ static int build_documents(struct relay *r)
     };
     /* Only what this build implements and enables: NIP-01, NIP-11, NIP-13
      * (the check runs even with no minimum, which the document states) and
-     * NIP-40; NIP-42 and NIP-70 are always on ([auth] says what needs it). */
-    static const uint32_t nips[] = { 1, 11, 13, 40, 42, 70 };
+     * NIP-40; NIP-42 and NIP-70 are always on ([auth] says what needs it).
+     * NIP-09 and NIP-62 are always on; a vanish request names this relay
+     * by [auth] relay_url or "ALL_RELAYS". */
+    static const uint32_t nips[] = { 1, 9, 11, 13, 40, 42, 45, 62, 67, 70 };
     memcpy(info.supported_nips, nips, sizeof(nips));
     info.n_nips = sizeof(nips) / sizeof(nips[0]);
     info.limitation = (struct nip11_limitation){

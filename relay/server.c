@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "common/queue.h"
 #include "nips/nip42.h"
+#include "nips/nip45.h"
 #include "relay/payload.h"
 #include "relay/proto.h"
 
@@ -152,10 +153,10 @@ static void handle_msg(struct server *s, struct server_msg *m)
     case SERVER_MSG_EOSE:
         if (sub != NULL && !sub->is_live) {
             buf_reset(&s->scratch);
-            if (proto_fmt_eose(&s->scratch, sub->id, sub->id_len) == 0) {
+            if (proto_fmt_eose(&s->scratch, sub->id, sub->id_len, m->u.eose.is_complete) == 0) {
                 send_scratch(s, c);
             }
-            conn_sub_go_live(c, sub, m->u.seq);
+            conn_sub_go_live(c, sub, m->u.eose.seq);
         }
         break;
     case SERVER_MSG_CLOSED:
@@ -169,13 +170,18 @@ static void handle_msg(struct server *s, struct server_msg *m)
         if (c != NULL && m->u.count.reason != NULL) {
             server_send_closed(s, c, m->u.count.sub_id, m->u.count.sub_id_len, m->u.count.reason);
         } else if (c != NULL) {
+            char hll[NIP45_HLL_HEX_LEN];
+            if (m->u.count.hll != NULL) {
+                nip45_hll_to_hex(m->u.count.hll, hll);
+            }
             buf_reset(&s->scratch);
-            if (proto_fmt_count(&s->scratch, m->u.count.sub_id, m->u.count.sub_id_len,
-                                m->u.count.n) == 0) {
+            if (proto_fmt_count(&s->scratch, m->u.count.sub_id, m->u.count.sub_id_len, m->u.count.n,
+                                hll, m->u.count.hll != NULL ? sizeof(hll) : 0) == 0) {
                 send_scratch(s, c);
             }
         }
         free(m->u.count.sub_id);
+        free(m->u.count.hll);
         break;
     case SERVER_MSG_AUTH:
         if (c != NULL) {
@@ -586,6 +592,7 @@ void server_free(struct server *s)
                 payload_unref(batch[i].u.payload);
             } else if (batch[i].type == SERVER_MSG_COUNT) {
                 free(batch[i].u.count.sub_id);
+                free(batch[i].u.count.hll);
             }
         }
     }

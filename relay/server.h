@@ -19,6 +19,7 @@
 
 #include "relay/conn.h"
 
+struct nip45_hll;
 struct payload;
 struct server;
 
@@ -32,7 +33,7 @@ enum server_msg_type {
     SERVER_MSG_OK,     /* ok: answer to an EVENT */
     SERVER_MSG_NOTICE, /* notice: a NOTICE (static reason) */
     SERVER_MSG_HIST,   /* payload: a stored event for sub_key, before its EOSE */
-    SERVER_MSG_EOSE,   /* seq: end of stored events for sub_key, snapshot sequence */
+    SERVER_MSG_EOSE,   /* eose: end of stored events for sub_key */
     SERVER_MSG_CLOSED, /* notice: the subscription sub_key ends with this reason */
     SERVER_MSG_COUNT,  /* count: the answer to a COUNT for sub_key */
     SERVER_MSG_LIVE,   /* live: a new event for a list of recipients */
@@ -53,12 +54,16 @@ struct server_msg {
         } ok;
         const char *notice; /* static */
         struct payload *payload;
-        uint64_t seq;
+        struct {
+            uint64_t seq;     /* the query's snapshot sequence */
+            bool is_complete; /* every stored match was sent (NIP-67) */
+        } eose;
         struct {
             uint64_t n;
             const char *reason; /* static; non-NULL: answer CLOSED instead */
             char *sub_id;       /* malloc'd; COUNT keeps no subscription to name it */
             size_t sub_id_len;
+            struct nip45_hll *hll; /* malloc'd NIP-45 registers, or NULL */
         } count;
         struct {
             struct payload *payload;

@@ -41,11 +41,12 @@ struct batcher {
     batcher_done_fn done;
     void *ud;
     pthread_t thread;
-    struct batcher_req *reqs;     /* storage thread: the batch */
-    const struct event **evs;     /* storage thread: views into reqs */
-    struct store_result *results; /* storage thread */
-    struct store_conn *conn;      /* storage thread */
-    int64_t next_purge_ms;        /* storage thread: CLOCK_MONOTONIC */
+    struct batcher_req *reqs;           /* storage thread: the batch */
+    const struct event **evs;           /* storage thread: views into reqs */
+    const struct store_deletion **dels; /* storage thread: views into reqs */
+    struct store_result *results;       /* storage thread */
+    struct store_conn *conn;            /* storage thread */
+    int64_t next_purge_ms;              /* storage thread: CLOCK_MONOTONIC */
     _Atomic uint64_t n_batches, n_events, n_failed, n_purge_passes, n_purged;
 };
 
@@ -111,9 +112,10 @@ static void write_and_answer(struct batcher *b, int n, bool *has_logged)
     int rc = open_conn(b, has_logged);
     for (int i = 0; i < n; i++) {
         b->evs[i] = &b->reqs[i].ev;
+        b->dels[i] = b->reqs[i].del;
     }
     if (rc == 0) {
-        rc = store_write_batch(b->conn, b->evs, (size_t)n, b->results);
+        rc = store_write_batch_del(b->conn, b->evs, b->dels, (size_t)n, b->results);
     }
     if (rc < 0) {
         /* Nothing of the batch is stored, whatever any result says. */
@@ -175,6 +177,7 @@ static void free_arrays(struct batcher *b)
 {
     free(b->reqs);
     free(b->evs);
+    free(b->dels);
     free(b->results);
 }
 
@@ -200,9 +203,10 @@ int batcher_new(struct store *s, const struct batcher_config *cfg, batcher_done_
     b->ud = ud;
     b->reqs = calloc(b->cfg.batch_size, sizeof(*b->reqs));
     b->evs = calloc(b->cfg.batch_size, sizeof(*b->evs));
+    b->dels = calloc(b->cfg.batch_size, sizeof(*b->dels));
     b->results = calloc(b->cfg.batch_size, sizeof(*b->results));
     int rc = OST_ENOMEM;
-    if (b->reqs == NULL || b->evs == NULL || b->results == NULL) {
+    if (b->reqs == NULL || b->evs == NULL || b->dels == NULL || b->results == NULL) {
         goto fail;
     }
     rc = queue_init(&b->q, sizeof(struct batcher_req), b->cfg.queue_cap);

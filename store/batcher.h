@@ -31,14 +31,18 @@
 struct batcher;
 
 /* One event to store. json is heap memory (malloc) holding the event; ev
- * is its parsed view and points into json. Both move into the batcher with
- * a successful submit and come back in the callback. */
+ * is its parsed view and points into json. del is NULL, or what storing
+ * the event deletes (NIP-09, NIP-62; see store_write_batch_del), owned by
+ * the submitter's convention (the relay's is one malloc block). All move
+ * into the batcher with a successful submit and come back in the callback;
+ * the batcher only reads del. */
 struct batcher_req {
     uint64_t conn_id;
     uint64_t tag; /* opaque to the batcher, returned in the callback */
     char *json;
     size_t len;
     struct event ev;
+    struct store_deletion *del;
 };
 
 /* Called on the storage thread once per request, after its batch has

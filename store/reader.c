@@ -75,11 +75,14 @@ static void run_job(struct reader *r, struct store_conn *conn, int rc, struct re
     if (atomic_load_explicit(&r->is_stopping, memory_order_relaxed)) {
         rc = OST_ESHUTDOWN;
     }
-    if (rc == 0 && job->kind == READER_COUNT) {
+    if (rc == 0 && job->kind == READER_COUNT && job->on_pubkey != NULL) {
+        rc =
+            store_count_set_pubkeys(conn, job->filters, job->on_pubkey, job->pubkey_ud, &res.count);
+    } else if (rc == 0 && job->kind == READER_COUNT) {
         rc = store_count_set(conn, job->filters, &res.count);
     } else if (rc == 0) {
         struct delivery d = { .r = r, .job = job };
-        rc = store_query_set(conn, job->filters, deliver, &d, &res.snapshot_seq);
+        rc = store_query_set(conn, job->filters, deliver, &d, &res.snapshot);
         res.count = d.n;
     }
     res.rc = rc;

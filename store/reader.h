@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/store.h"
+
 struct filter_set;
 struct store;
 
@@ -31,14 +33,23 @@ enum reader_kind {
     READER_COUNT = 1, /* the number of matching events (NIP-45) */
 };
 
+/* Called on a reader thread with the pubkey (32 bytes, borrowed) of each
+ * event a COUNT counts (NIP-45 HyperLogLog). */
+typedef void (*reader_pubkey_fn)(void *pubkey_ud, const uint8_t *pubkey);
+
 /* One query. filters (heap, from filter_set_parse) moves into the pool with
- * a successful submit and comes back in on_done. sub_id is a copy. */
+ * a successful submit and comes back in on_done. sub_id is a copy.
+ * on_pubkey (COUNT only; NULL: none, as reader_job_init leaves it) and
+ * pubkey_ud travel with the job untouched; what pubkey_ud points to is the
+ * submitter's, and on_done is where it gets it back. */
 struct reader_job {
     uint64_t conn_id;
     enum reader_kind kind;
     uint16_t sub_id_len;
     char sub_id[READER_SUB_ID_MAX];
     struct filter_set *filters;
+    reader_pubkey_fn on_pubkey;
+    void *pubkey_ud;
 };
 
 /* How a job ended. rc is 0; OST_ESHUTDOWN when reader_stop cancelled it;
@@ -50,7 +61,7 @@ struct reader_result {
     int rc;
     const char *reason;
     uint64_t count;
-    uint64_t snapshot_seq; /* REQ: the store's sequence number at the query's snapshot */
+    struct store_snapshot snapshot; /* REQ: the query's snapshot (sequence, completeness) */
 };
 
 /* Called on a reader thread for each stored event of a REQ, newest first,

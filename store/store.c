@@ -20,9 +20,16 @@
 #define R_SHUTDOWN  "error: relay is shutting down"
 #define R_INVALID   "error: internal storage error"
 #define R_IO        "error: could not access the database"
+/* NIP-01's "blocked:" prefix: the event is valid and new to the relay, but
+ * the relay refuses it by rule, here the author's own earlier request
+ * (NIP-09, NIP-62), not because of what the sender did wrong ("invalid:")
+ * or because it is already stored ("duplicate:"). */
+#define R_DELETED  "blocked: this event was deleted by its author"
+#define R_VANISHED "blocked: the author of this event asked to vanish from this relay"
 
 const char *const store_reasons[] = {
-    R_STORED, R_DUPLICATE, R_REPLACED, R_NOMEM, R_FULL, R_BUSY, R_SHUTDOWN, R_INVALID, R_IO, NULL,
+    R_STORED,   R_DUPLICATE, R_REPLACED, R_NOMEM,   R_FULL,     R_BUSY,
+    R_SHUTDOWN, R_INVALID,   R_IO,       R_DELETED, R_VANISHED, NULL,
 };
 
 const char *store_error_reason(int rc)
@@ -66,6 +73,12 @@ void store_result_set(struct store_result *r, enum store_status status, int rc)
     case STORE_FAILED:
         r->reason = store_error_reason(rc);
         break;
+    case STORE_DELETED:
+        r->reason = R_DELETED;
+        break;
+    case STORE_VANISHED:
+        r->reason = R_VANISHED;
+        break;
     }
 }
 
@@ -106,8 +119,15 @@ void store_conn_close(struct store_conn *c)
 int store_write_batch(struct store_conn *c, const struct event *const *evs, size_t n,
                       struct store_result *results)
 {
-    int rc =
-        c->role == STORE_ROLE_WRITER ? c->store->ops->write_batch(c, evs, n, results) : OST_EINVAL;
+    return store_write_batch_del(c, evs, NULL, n, results);
+}
+
+int store_write_batch_del(struct store_conn *c, const struct event *const *evs,
+                          const struct store_deletion *const *dels, size_t n,
+                          struct store_result *results)
+{
+    int rc = c->role == STORE_ROLE_WRITER ? c->store->ops->write_batch(c, evs, dels, n, results)
+                                          : OST_EINVAL;
     if (rc < 0) {
         /* Whatever the backend wrote into results, nothing was committed. */
         for (size_t i = 0; i < n; i++) {
@@ -125,7 +145,7 @@ int store_query(struct store_conn *c, const struct filter *const *filters, size_
 
 int store_count(struct store_conn *c, const struct filter *const *filters, size_t n, uint64_t *out)
 {
-    return c->store->ops->count(c, filters, n, out);
+    return c->store->ops->count(c, filters, n, NULL, NULL, out);
 }
 
 int store_delete_ids(struct store_conn *c, const uint8_t (*ids)[32], size_t n,
@@ -164,7 +184,7 @@ static int set_to_array(const struct filter_set *set, const struct filter ***out
 }
 
 int store_query_set(struct store_conn *c, const struct filter_set *set, store_event_fn fn, void *ud,
-                    uint64_t *snapshot_seq)
+                    struct store_snapshot *snap)
 {
     const struct filter **arr;
     size_t n;
@@ -172,7 +192,7 @@ int store_query_set(struct store_conn *c, const struct filter_set *set, store_ev
     if (rc < 0) {
         return rc;
     }
-    rc = c->store->ops->query(c, arr, n, fn, ud, snapshot_seq);
+    rc = c->store->ops->query(c, arr, n, fn, ud, snap);
     free(arr);
     return rc;
 }
@@ -186,6 +206,20 @@ int store_count_set(struct store_conn *c, const struct filter_set *set, uint64_t
         return rc;
     }
     rc = store_count(c, arr, n, out);
+    free(arr);
+    return rc;
+}
+
+int store_count_set_pubkeys(struct store_conn *c, const struct filter_set *set, store_pubkey_fn fn,
+                            void *ud, uint64_t *out)
+{
+    const struct filter **arr;
+    size_t n;
+    int rc = set_to_array(set, &arr, &n);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = c->store->ops->count(c, arr, n, fn, ud, out);
     free(arr);
     return rc;
 }

@@ -16,10 +16,12 @@
 #ifndef OSTRICH_STORE_STORE_H
 #define OSTRICH_STORE_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct event;
+struct store_snapshot;
 struct filter;
 struct filter_set;
 
@@ -58,6 +60,35 @@ enum store_status {
     STORE_REPLACED_OLDER = 2, /* a newer version of this replaceable or addressable
                                  event is stored; this one was not */
     STORE_FAILED = 3,         /* not written: rc and reason say why */
+    STORE_DELETED = 4,        /* not written: its author deleted it (NIP-09) */
+    STORE_VANISHED = 5,       /* not written: its author asked to vanish (NIP-62) */
+};
+
+/* An address of a replaceable or addressable event (NIP-01 "a" tag value
+ * "<kind>:<pubkey>:<d>"); d is "" for a replaceable kind. d is borrowed. */
+struct store_addr {
+    uint32_t kind;
+    uint8_t pubkey[32];
+    const char *d;
+    size_t d_len;
+};
+
+/* What storing one event deletes, parsed by nips/ (nip09, nip62) on a
+ * validation worker and passed with the event, so the store reads no NIP
+ * tags of its own. Transparent value type; its pointers are borrowed.
+ * NIP-09 (a kind 5 event): the events with ids[0..n_ids) whose pubkey is
+ * the deleting event's, and every version of addrs[0..n_addrs) with
+ * created_at at or before the deleting event's; kind 5 events are never
+ * deleted this way. NIP-62 (is_vanish): every event of the deleting
+ * event's pubkey with created_at at or before its own, kind 5 included.
+ * Either way the store remembers what was deleted and refuses it (and
+ * older versions, or older events for a vanish) when it is sent again. */
+struct store_deletion {
+    const uint8_t (*ids)[32];
+    size_t n_ids;
+    const struct store_addr *addrs;
+    size_t n_addrs;
+    bool is_vanish;
 };
 
 /* Sequence numbers: every stored event gets one, larger than that of every
@@ -81,6 +112,10 @@ struct store_result {
  * to stop the query, which then returns that code. */
 typedef int (*store_event_fn)(void *ud, const char *json, size_t len);
 
+/* Called once per event a count counts, with its pubkey (32 bytes, borrowed
+ * for the call), in no particular order (NIP-45 HyperLogLog). */
+typedef void (*store_pubkey_fn)(void *ud, const uint8_t *pubkey);
+
 /*
  * The backend interface. A backend embeds struct store (and struct
  * store_conn) as the first member of its own structs and fills a static
@@ -95,12 +130,13 @@ struct store_ops {
     void (*close)(struct store *s);
     int (*conn_open)(struct store *s, enum store_role role, struct store_conn **out);
     void (*conn_close)(struct store_conn *c);
-    int (*write_batch)(struct store_conn *c, const struct event *const *evs, size_t n,
+    int (*write_batch)(struct store_conn *c, const struct event *const *evs,
+                       const struct store_deletion *const *dels, size_t n,
                        struct store_result *results);
     int (*query)(struct store_conn *c, const struct filter *const *filters, size_t n,
-                 store_event_fn fn, void *ud, uint64_t *snapshot_seq);
+                 store_event_fn fn, void *ud, struct store_snapshot *snap);
     int (*count)(struct store_conn *c, const struct filter *const *filters, size_t n,
-                 uint64_t *out);
+                 store_pubkey_fn fn, void *ud, uint64_t *out);
     int (*delete_ids)(struct store_conn *c, const uint8_t (*ids)[32], size_t n,
                       const uint8_t *pubkey);
     int (*purge_expired)(struct store_conn *c, uint32_t max_n);
@@ -167,6 +203,20 @@ void store_conn_close(struct store_conn *c);
 int store_write_batch(struct store_conn *c, const struct event *const *evs, size_t n,
                       struct store_result *results);
 
+/* store_write_batch where the event evs[i] is stored with what it deletes,
+ * dels[i] (borrowed; NULL for nothing, and dels itself may be NULL), in
+ * the same transaction. Before storing an event it is refused with
+ * STORE_DELETED when its id was deleted by its author (a kind 5 event is
+ * never refused this way) or its address was deleted at or after its
+ * created_at, and with STORE_VANISHED when its author vanished at or after
+ * its created_at; the deleting event itself is stored, then what it
+ * deletes goes (see struct store_deletion). Deleted events are gone from
+ * the store: later queries and counts never see them. Returns as
+ * store_write_batch. */
+int store_write_batch_del(struct store_conn *c, const struct event *const *evs,
+                          const struct store_deletion *const *dels, size_t n,
+                          struct store_result *results);
+
 /* Runs the filters[0..n) (an OR, borrowed) and calls fn(ud, json, len) for
  * each matching stored event: newest first (created_at descending, then id
  * ascending), at most filter_limit(f) events for each filter (a filter with
@@ -178,12 +228,21 @@ int store_write_batch(struct store_conn *c, const struct event *const *evs, size
 int store_query(struct store_conn *c, const struct filter *const *filters, size_t n,
                 store_event_fn fn, void *ud);
 
-/* store_query over the filters of a REQ (borrowed). When snapshot_seq is
- * not NULL it receives the sequence number of the query's snapshot (0 for
- * an empty store): every event stored with a sequence number up to it was
- * visible to the query, every later one was not. */
+/* What a query reports besides its events. */
+struct store_snapshot {
+    /* The sequence number of the query's snapshot (0 for an empty store):
+     * every event stored with a sequence number up to it was visible to the
+     * query, every later one was not. */
+    uint64_t seq;
+    /* True when every matching stored event was returned: no filter was cut
+     * by its limit (NIP-67's "finish"). */
+    bool is_complete;
+};
+
+/* store_query over the filters of a REQ (borrowed). snap, when not NULL,
+ * receives the snapshot report. */
 int store_query_set(struct store_conn *c, const struct filter_set *set, store_event_fn fn, void *ud,
-                    uint64_t *snapshot_seq);
+                    struct store_snapshot *snap);
 
 /* Counts the stored events that match any of filters[0..n) (NIP-45),
  * each event once, expired ones (see store_query) left out. "limit" is
@@ -193,6 +252,12 @@ int store_count(struct store_conn *c, const struct filter *const *filters, size_
 
 /* store_count over the filters of a REQ (borrowed). */
 int store_count_set(struct store_conn *c, const struct filter_set *set, uint64_t *out);
+
+/* store_count_set that also calls fn(ud, pubkey) once for each event it
+ * counts, so the caller can fold the pubkeys into NIP-45 registers. *out
+ * equals the number of calls. Returns as store_count. */
+int store_count_set_pubkeys(struct store_conn *c, const struct filter_set *set, store_pubkey_fn fn,
+                            void *ud, uint64_t *out);
 
 /* Deletes the events with ids[0..n) in one transaction; when pubkey (32
  * bytes) is not NULL, only those that pubkey signed (NIP-09). Returns the

@@ -1,7 +1,7 @@
 /*
  * The SQLite backend.
  *
- * Design. Schema version 2 (PRAGMA user_version):
+ * Design. Schema version 3 (PRAGMA user_version):
  *   events(rowid INTEGER PRIMARY KEY, id BLOB, pubkey BLOB, kind INTEGER,
  *          created_at INTEGER, d_tag TEXT, raw TEXT, expiration INTEGER)
  *   tags(ev, name, value BLOB, created_at): one row per distinct (event,
@@ -14,6 +14,10 @@
  * the storage thread find and purge expired rows in bounded passes. A
  * version 1 database is upgraded in place when it is opened: the column
  * and the index are added and filled from the stored JSON.
+ * Version 3 (NIP-09, NIP-62) adds the records of deletions, which refuse
+ * what was deleted when it is sent again (store_sqlite_delete.c):
+ *   deleted_ids(id, pubkey), deleted_addrs(pubkey, kind, d_tag, created_at),
+ *   vanished(pubkey, created_at).
  * The indexes that queries seek on end in (created_at DESC, id), the order
  * results are returned in, so a single-valued seek reads rows already sorted
  * and stops at LIMIT. WAL with synchronous=FULL: COMMIT returns after the
@@ -87,6 +91,19 @@ static const char *const schema_v2[] = {
     "PRAGMA user_version = 2",
 };
 
+/* Version 2 to 3: NIP-09 deletions and NIP-62 vanish requests. Deletions
+ * recorded before it are not known (version 2 stored kind 5 events but
+ * deleted nothing), so the tables start empty. */
+static const char *const schema_v3[] = {
+    "CREATE TABLE deleted_ids(id BLOB NOT NULL, pubkey BLOB NOT NULL, PRIMARY KEY(id, pubkey))"
+    " WITHOUT ROWID",
+    "CREATE TABLE deleted_addrs(pubkey BLOB NOT NULL, kind INTEGER NOT NULL, d_tag TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL, PRIMARY KEY(pubkey, kind, d_tag)) WITHOUT ROWID",
+    "CREATE TABLE vanished(pubkey BLOB NOT NULL PRIMARY KEY, created_at INTEGER NOT NULL)"
+    " WITHOUT ROWID",
+    "PRAGMA user_version = 3",
+};
+
 /* The expired rows a purge pass takes: ?1 is now, ?2 the most rows. The
  * two statements select the same rows, since the first deletes no event. */
 #define PURGE_ROWS                                                           \
@@ -116,6 +133,24 @@ static const char *const fixed_sql[ST_COUNT] = {
     [ST_SNAPSHOT] = "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
     [ST_PURGE_TAGS] = "DELETE FROM tags WHERE ev IN (" PURGE_ROWS ")",
     [ST_PURGE_EVENTS] = "DELETE FROM events WHERE rowid IN (" PURGE_ROWS ")",
+    [ST_IS_DELETED_ID] = "SELECT 1 FROM deleted_ids WHERE id = ?1 AND pubkey = ?2",
+    [ST_IS_DELETED_ADDR] = "SELECT 1 FROM deleted_addrs"
+                           " WHERE pubkey = ?1 AND kind = ?2 AND d_tag = ?3 AND created_at >= ?4",
+    [ST_IS_VANISHED] = "SELECT 1 FROM vanished WHERE pubkey = ?1 AND created_at >= ?2",
+    [ST_ADD_DELETED_ID] = "INSERT OR IGNORE INTO deleted_ids(id, pubkey) VALUES(?1, ?2)",
+    [ST_ADD_DELETED_ADDR] = "INSERT INTO deleted_addrs(pubkey, kind, d_tag, created_at)"
+                            " VALUES(?1, ?2, ?3, ?4) ON CONFLICT DO UPDATE"
+                            " SET created_at = max(created_at, excluded.created_at)",
+    [ST_ADD_VANISHED] =
+        "INSERT INTO vanished(pubkey, created_at) VALUES(?1, ?2)"
+        " ON CONFLICT DO UPDATE SET created_at = max(created_at, excluded.created_at)",
+    [ST_FIND_DEL_ID] = "SELECT rowid FROM events WHERE id = ?1 AND pubkey = ?2 AND kind != 5",
+    [ST_FIND_DEL_REPL] = "SELECT rowid FROM events INDEXED BY events_pubkey_kind"
+                         " WHERE pubkey = ?1 AND kind = ?2 AND created_at <= ?3",
+    [ST_FIND_DEL_ADDR] = "SELECT rowid FROM events INDEXED BY events_addr"
+                         " WHERE pubkey = ?1 AND kind = ?2 AND d_tag = ?3 AND created_at <= ?4",
+    [ST_FIND_VANISH] = "SELECT rowid FROM events INDEXED BY events_pubkey"
+                       " WHERE pubkey = ?1 AND created_at <= ?2 AND rowid != ?3",
 };
 
 /* SQLite result codes to ours. BUSY after busy_timeout means the lock
@@ -377,6 +412,32 @@ static int find_d_tag(struct store_sqlite_conn *c, const struct event *ev, const
     return 0;
 }
 
+int store_sqlite__push_rowid(struct store_sqlite_conn *c, size_t *n, int64_t rowid)
+{
+    if (*n == c->rowids_cap) {
+        size_t cap = c->rowids_cap ? 2 * c->rowids_cap : 4;
+        int64_t *grown = realloc(c->rowids, cap * sizeof(*grown));
+        if (grown == NULL) {
+            return OST_ENOMEM;
+        }
+        c->rowids = grown;
+        c->rowids_cap = cap;
+    }
+    c->rowids[(*n)++] = rowid;
+    return 0;
+}
+
+int store_sqlite__delete_rowid(struct store_sqlite_conn *c, int64_t rowid)
+{
+    sqlite3_bind_int64(c->st[ST_DELETE_TAGS], 1, rowid);
+    sqlite3_bind_int64(c->st[ST_DELETE_EVENT], 1, rowid);
+    int rc = store_sqlite__run(c, c->st[ST_DELETE_TAGS], "delete tags");
+    if (rc == 0) {
+        rc = store_sqlite__run(c, c->st[ST_DELETE_EVENT], "delete event");
+    }
+    return rc;
+}
+
 /* Decides against the stored versions of a replaceable event, or of an
  * addressable one when d (its d tag value) is not NULL: sets *is_older when
  * one of them wins, else deletes them all. */
@@ -402,29 +463,17 @@ static int replace_versions(struct store_sqlite_conn *c, const struct event *ev,
             (created_at == ev->created_at && id != NULL && memcmp(id, ev->id, 32) < 0)) {
             *is_older = true;
         }
-        if (n == c->rowids_cap) {
-            size_t cap = c->rowids_cap ? 2 * c->rowids_cap : 4;
-            int64_t *grown = realloc(c->rowids, cap * sizeof(*grown));
-            if (grown == NULL) {
-                sqlite3_reset(st);
-                return OST_ENOMEM;
-            }
-            c->rowids = grown;
-            c->rowids_cap = cap;
+        if (store_sqlite__push_rowid(c, &n, sqlite3_column_int64(st, 0)) < 0) {
+            sqlite3_reset(st);
+            return OST_ENOMEM;
         }
-        c->rowids[n++] = sqlite3_column_int64(st, 0);
     }
     sqlite3_reset(st);
     if (src != SQLITE_DONE) {
         return store_sqlite__db_error(c, "find versions", src);
     }
     for (size_t i = 0; i < n && !*is_older && rc == 0; i++) {
-        sqlite3_bind_int64(c->st[ST_DELETE_TAGS], 1, c->rowids[i]);
-        sqlite3_bind_int64(c->st[ST_DELETE_EVENT], 1, c->rowids[i]);
-        rc = store_sqlite__run(c, c->st[ST_DELETE_TAGS], "delete tags");
-        if (rc == 0) {
-            rc = store_sqlite__run(c, c->st[ST_DELETE_EVENT], "delete event");
-        }
+        rc = store_sqlite__delete_rowid(c, c->rowids[i]);
     }
     return rc;
 }
@@ -463,9 +512,10 @@ static int insert_tags(struct store_sqlite_conn *c, const struct event *ev, int6
     return 0;
 }
 
-/* Writes one event inside the open transaction. A negative return aborts
- * the whole batch. */
-static int write_one(struct store_sqlite_conn *c, const struct event *ev, struct store_result *res)
+/* Writes one event, with what it deletes (del, NULL for nothing), inside
+ * the open transaction. A negative return aborts the whole batch. */
+static int write_one(struct store_sqlite_conn *c, const struct event *ev,
+                     const struct store_deletion *del, struct store_result *res)
 {
     sqlite3_stmt *st = c->st[ST_HAS_ID];
     sqlite3_bind_blob(st, 1, ev->id, 32, SQLITE_STATIC);
@@ -481,6 +531,14 @@ static int write_one(struct store_sqlite_conn *c, const struct event *ev, struct
     const void *d = NULL;
     size_t d_len = 0;
     int rc = event_kind_is_addressable(ev->kind) ? find_d_tag(c, ev, &d, &d_len) : 0;
+    enum store_status refused = STORE_STORED;
+    if (rc == 0) {
+        rc = store_sqlite__refusal(c, ev, d, d_len, &refused);
+    }
+    if (rc == 0 && refused != STORE_STORED) {
+        store_result_set(res, refused, 0);
+        return 0;
+    }
     if (rc == 0 && (d != NULL || event_kind_is_replaceable(ev->kind))) {
         bool is_older;
         rc = replace_versions(c, ev, d, d_len, &is_older);
@@ -513,6 +571,9 @@ static int write_one(struct store_sqlite_conn *c, const struct event *ev, struct
     if (rc == 0) {
         rc = insert_tags(c, ev, rowid);
     }
+    if (rc == 0 && del != NULL) {
+        rc = store_sqlite__apply_deletion(c, ev, rowid, del);
+    }
     if (rc == 0) {
         store_result_set(res, STORE_STORED, 0);
         res->seq = (uint64_t)rowid;
@@ -533,13 +594,14 @@ static int end_write(struct store_sqlite_conn *c, int rc)
     return rc;
 }
 
-static int sqlite_write_batch(struct store_conn *base, const struct event *const *evs, size_t n,
+static int sqlite_write_batch(struct store_conn *base, const struct event *const *evs,
+                              const struct store_deletion *const *dels, size_t n,
                               struct store_result *results)
 {
     struct store_sqlite_conn *c = store_sqlite__conn(base);
     int rc = store_sqlite__run(c, c->st[ST_BEGIN_WRITE], "begin");
     for (size_t i = 0; i < n && rc == 0; i++) {
-        rc = write_one(c, evs[i], &results[i]);
+        rc = write_one(c, evs[i], dels != NULL ? dels[i] : NULL, &results[i]);
     }
     return end_write(c, rc);
 }
@@ -565,11 +627,8 @@ static int sqlite_delete_ids(struct store_conn *base, const uint8_t (*ids)[32], 
             rc = src == SQLITE_DONE ? 0 : store_sqlite__db_error(c, "find id", src);
             continue;
         }
-        sqlite3_bind_int64(c->st[ST_DELETE_TAGS], 1, rowid);
-        sqlite3_bind_int64(c->st[ST_DELETE_EVENT], 1, rowid);
-        rc = store_sqlite__run(c, c->st[ST_DELETE_TAGS], "delete tags");
+        rc = store_sqlite__delete_rowid(c, rowid);
         if (rc == 0) {
-            rc = store_sqlite__run(c, c->st[ST_DELETE_EVENT], "delete event");
             deleted++;
         }
     }
@@ -684,6 +743,12 @@ static int init_schema(const struct store_sqlite *s, sqlite3 *db)
             log_info("sqlite %s: upgrading the schema from version 1 to 2", s->path);
         }
         src = run_steps(db, schema_v2, sizeof(schema_v2) / sizeof(*schema_v2), &what);
+    }
+    if (version >= 0 && version <= 2 && src == SQLITE_OK) {
+        if (version >= 1) {
+            log_info("sqlite %s: upgrading the schema from version 2 to 3", s->path);
+        }
+        src = run_steps(db, schema_v3, sizeof(schema_v3) / sizeof(*schema_v3), &what);
     }
     if (src == SQLITE_OK) {
         what = "commit";

@@ -39,6 +39,17 @@ enum {
     ST_SNAPSHOT,
     ST_PURGE_TAGS,
     ST_PURGE_EVENTS,
+    /* NIP-09 and NIP-62 (store_sqlite_delete.c) */
+    ST_IS_DELETED_ID,
+    ST_IS_DELETED_ADDR,
+    ST_IS_VANISHED,
+    ST_ADD_DELETED_ID,
+    ST_ADD_DELETED_ADDR,
+    ST_ADD_VANISHED,
+    ST_FIND_DEL_ID,
+    ST_FIND_DEL_REPL,
+    ST_FIND_DEL_ADDR,
+    ST_FIND_VANISH,
     ST_COUNT,
 };
 
@@ -111,10 +122,30 @@ int store_sqlite__bind_blob(sqlite3_stmt *st, int idx, const void *p, size_t len
 int store_sqlite__cached_stmt(struct store_sqlite_conn *c, const char *sql, size_t len,
                               sqlite3_stmt **out);
 
+/* Deletes the stored event at rowid with its tags. Returns 0 or a code. */
+int store_sqlite__delete_rowid(struct store_sqlite_conn *c, int64_t rowid);
+
+/* Appends rowid to c->rowids[*n] (grown as needed). Returns 0 or
+ * OST_ENOMEM. */
+int store_sqlite__push_rowid(struct store_sqlite_conn *c, size_t *n, int64_t rowid);
+
+/* NIP-09, NIP-62 (store_sqlite_delete.c), inside the open write
+ * transaction. store_sqlite__refusal sets *status to STORE_DELETED or
+ * STORE_VANISHED when a recorded deletion refuses ev, else leaves it
+ * alone; d is ev's address d value (NULL when it has none). Returns 0 or a
+ * code. */
+int store_sqlite__refusal(struct store_sqlite_conn *c, const struct event *ev, const void *d,
+                          size_t d_len, enum store_status *status);
+
+/* Records what ev (just stored at rowid) deletes, and deletes it. del is
+ * borrowed. Returns 0 or a code. */
+int store_sqlite__apply_deletion(struct store_sqlite_conn *c, const struct event *ev, int64_t rowid,
+                                 const struct store_deletion *del);
+
 /* The query and count operations of struct store_ops. */
 int store_sqlite__query(struct store_conn *c, const struct filter *const *filters, size_t n,
-                        store_event_fn fn, void *ud, uint64_t *snapshot_seq);
+                        store_event_fn fn, void *ud, struct store_snapshot *snap);
 int store_sqlite__count(struct store_conn *c, const struct filter *const *filters, size_t n,
-                        uint64_t *out);
+                        store_pubkey_fn fn, void *ud, uint64_t *out);
 
 #endif

@@ -326,16 +326,20 @@ static bool is_live(const struct filter *f)
 
 /* One filter: rows come out of SQLite already in order. */
 static int query_one(struct store_sqlite_conn *c, const struct filter *f, store_event_fn fn,
-                     void *ud)
+                     void *ud, bool *is_complete)
 {
     sqlite3_stmt *st = NULL;
     int rc = filter_stmt(c, f, SEL_RAW, &st);
     int src = SQLITE_DONE;
+    uint32_t n = 0;
     while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
         const char *json = (const char *)sqlite3_column_text(st, 0);
         size_t len = (size_t)sqlite3_column_bytes(st, 0);
         rc = json != NULL ? fn(ud, json, len) : OST_ENOMEM;
+        n++;
     }
+    /* Fewer rows than the limit: the limit cut nothing. */
+    *is_complete = n < filter_limit(f);
     if (rc == 0 && src != SQLITE_DONE) {
         rc = store_sqlite__db_error(c, "query", src);
     }
@@ -390,13 +394,15 @@ static int collect_keys(struct store_sqlite_conn *c, const struct filter *f, siz
  * alone); the union is sorted, de-duplicated and then read in order. The
  * caller's read transaction keeps the rowids valid between the two steps. */
 static int query_merge(struct store_sqlite_conn *c, const struct filter *const *filters, size_t n,
-                       store_event_fn fn, void *ud)
+                       store_event_fn fn, void *ud, bool *is_complete)
 {
     size_t n_keys = 0;
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         if (is_live(filters[i])) {
+            size_t before = n_keys;
             rc = collect_keys(c, filters[i], &n_keys);
+            *is_complete &= n_keys - before < filter_limit(filters[i]);
         }
     }
     if (rc == 0 && n_keys > 1) {
@@ -439,17 +445,22 @@ static int read_snapshot(struct store_sqlite_conn *c, uint64_t *out)
 }
 
 int store_sqlite__query(struct store_conn *base, const struct filter *const *filters, size_t n,
-                        store_event_fn fn, void *ud, uint64_t *snapshot_seq)
+                        store_event_fn fn, void *ud, struct store_snapshot *snap)
 {
     struct store_sqlite_conn *c = store_sqlite__conn(base);
     size_t n_live = 0, last = 0;
+    /* A filter that can never match is complete; one with limit 0 asked for
+     * nothing, so whatever matches it was not sent. */
+    bool is_complete = true;
     for (size_t i = 0; i < n; i++) {
         if (is_live(filters[i])) {
             n_live++;
             last = i;
+        } else if (!filter_never_matches(filters[i])) {
+            is_complete = false;
         }
     }
-    if (n_live == 0 && snapshot_seq == NULL) {
+    if (n_live == 0 && snap == NULL) {
         return 0;
     }
     /* One read transaction: the snapshot number and the rows come from the
@@ -459,25 +470,31 @@ int store_sqlite__query(struct store_conn *base, const struct filter *const *fil
         return rc;
     }
     uint64_t seq = 0;
-    rc = snapshot_seq != NULL ? read_snapshot(c, &seq) : 0;
+    rc = snap != NULL ? read_snapshot(c, &seq) : 0;
     if (rc == 0 && n_live == 1) {
-        rc = query_one(c, filters[last], fn, ud);
+        bool one_complete;
+        rc = query_one(c, filters[last], fn, ud, &one_complete);
+        is_complete &= one_complete;
     } else if (rc == 0 && n_live > 1) {
-        rc = query_merge(c, filters, n, fn, ud);
+        rc = query_merge(c, filters, n, fn, ud, &is_complete);
     }
     int end_rc = store_sqlite__run(c, c->st[ST_COMMIT], "end read");
     rc = rc < 0 ? rc : end_rc;
-    if (rc == 0 && snapshot_seq != NULL) {
-        *snapshot_seq = seq;
+    if (rc == 0 && snap != NULL) {
+        snap->seq = seq;
+        snap->is_complete = is_complete;
     }
     return rc;
 }
 
 /* SELECT count(*) FROM (q1 UNION q2 ...): UNION removes the events that
- * several filters match. */
-static void sb_count(struct sqlb *b, const struct filter *const *filters, size_t n)
+ * several filters match. With has_pubkeys the rows are the events' pubkeys
+ * instead, one per counted event, for the caller to count and stream. */
+static void sb_count(struct sqlb *b, const struct filter *const *filters, size_t n,
+                     bool has_pubkeys)
 {
-    sb_sql(b, "SELECT count(*) FROM (");
+    sb_sql(b,
+           has_pubkeys ? "SELECT pubkey FROM events WHERE rowid IN (" : "SELECT count(*) FROM (");
     bool is_first = true;
     for (size_t i = 0; i < n; i++) {
         if (filter_never_matches(filters[i])) {
@@ -490,8 +507,30 @@ static void sb_count(struct sqlb *b, const struct filter *const *filters, size_t
     sb_sql(b, ")");
 }
 
-int store_sqlite__count(struct store_conn *base, const struct filter *const *filters, size_t n,
+/* Steps a pubkey-per-event count statement: counts the rows and hands
+ * each pubkey to fn. */
+static int step_pubkeys(struct store_sqlite_conn *c, sqlite3_stmt *st, store_pubkey_fn fn, void *ud,
                         uint64_t *out)
+{
+    uint64_t n = 0;
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        const uint8_t *pubkey = sqlite3_column_blob(st, 0);
+        if (pubkey == NULL || sqlite3_column_bytes(st, 0) != 32) {
+            return OST_EIO;
+        }
+        fn(ud, pubkey);
+        n++;
+    }
+    if (src != SQLITE_DONE) {
+        return store_sqlite__db_error(c, "count", src);
+    }
+    *out = n;
+    return 0;
+}
+
+int store_sqlite__count(struct store_conn *base, const struct filter *const *filters, size_t n,
+                        store_pubkey_fn fn, void *ud, uint64_t *out)
 {
     struct store_sqlite_conn *c = store_sqlite__conn(base);
     size_t n_live = 0;
@@ -504,15 +543,20 @@ int store_sqlite__count(struct store_conn *base, const struct filter *const *fil
     }
     buf_reset(&c->sql);
     struct sqlb b = { .sql = &c->sql };
-    sb_count(&b, filters, n);
+    sb_count(&b, filters, n, fn != NULL);
     sqlite3_stmt *st = NULL;
     int rc = b.rc < 0 ? b.rc : store_sqlite__cached_stmt(c, c->sql.data, c->sql.len, &st);
     if (rc < 0) {
         return rc;
     }
     b = (struct sqlb){ .st = st, .now = store_sqlite__now(c) };
-    sb_count(&b, filters, n);
+    sb_count(&b, filters, n, fn != NULL);
     rc = b.rc;
+    if (rc == 0 && fn != NULL) {
+        rc = step_pubkeys(c, st, fn, ud, out);
+        stmt_done(st);
+        return rc;
+    }
     int src = rc == 0 ? sqlite3_step(st) : SQLITE_DONE;
     if (rc == 0 && src == SQLITE_ROW) {
         *out = (uint64_t)sqlite3_column_int64(st, 0);

@@ -437,9 +437,11 @@ static void fake_conn_close(struct store_conn *c)
 
 /* Claims success in every result even when the commit "fails": the batcher
  * must not believe them. */
-static int fake_write_batch(struct store_conn *c, const struct event *const *evs, size_t n,
+static int fake_write_batch(struct store_conn *c, const struct event *const *evs,
+                            const struct store_deletion *const *dels, size_t n,
                             struct store_result *results)
 {
+    (void)dels;
     struct fake_store *fs = (struct fake_store *)c->store;
     (void)evs;
     for (size_t i = 0; i < n; i++) {
@@ -449,9 +451,9 @@ static int fake_write_batch(struct store_conn *c, const struct event *const *evs
 }
 
 static int fake_query(struct store_conn *c, const struct filter *const *filters, size_t n,
-                      store_event_fn fn, void *ud, uint64_t *snapshot_seq)
+                      store_event_fn fn, void *ud, struct store_snapshot *snap)
 {
-    (void)snapshot_seq;
+    (void)snap;
     (void)c;
     (void)filters;
     (void)n;
@@ -461,11 +463,13 @@ static int fake_query(struct store_conn *c, const struct filter *const *filters,
 }
 
 static int fake_count(struct store_conn *c, const struct filter *const *filters, size_t n,
-                      uint64_t *out)
+                      store_pubkey_fn fn, void *ud, uint64_t *out)
 {
     (void)c;
     (void)filters;
     (void)n;
+    (void)fn;
+    (void)ud;
     (void)out;
     return OST_EIO;
 }

@@ -444,14 +444,16 @@ static void test_purge_plan(void)
     fx_fini(&fx);
 }
 
-/* Puts a version 2 database back into the shape of version 1: no
- * expiration column, no index on it, user_version 1. */
+/* Puts a current database back into the shape of version 1: no
+ * expiration column, no index on it, no deletion records (version 3),
+ * user_version 1. */
 static void downgrade_to_v1(const char *path)
 {
     sqlite3 *db = NULL;
     CHECK_INT_EQ(sqlite3_open(path, &db), SQLITE_OK);
     CHECK_INT_EQ(sqlite3_exec(db,
-                              "DROP INDEX events_expiration;"
+                              "DROP TABLE deleted_ids; DROP TABLE deleted_addrs;"
+                              " DROP TABLE vanished; DROP INDEX events_expiration;"
                               " ALTER TABLE events DROP COLUMN expiration;"
                               " PRAGMA user_version = 1",
                               NULL, NULL, NULL),
@@ -464,7 +466,7 @@ static void test_migration_v1_to_v2(void)
     struct fx fx;
     struct tev t[5];
     CHECK_OK(fx_init(&fx));
-    CHECK_INT_EQ(store_sqlite_schema_version(fx.w), 2);
+    CHECK_INT_EQ(store_sqlite_schema_version(fx.w), STORE_SQLITE_SCHEMA_VERSION);
     /* Written while the store knew nothing of expiration: ev.expiration 0. */
     CHECK(tev_make(&t[0], 1, "[[\"t\",\"x\"]]"));
     CHECK(tev_make(&t[1], 2, "[[\"t\",\"x\"],[\"expiration\",\"1700000001\"]]"));
@@ -477,7 +479,7 @@ static void test_migration_v1_to_v2(void)
     downgrade_to_v1(fx.path);
 
     CHECK_OK(fx_open(&fx));
-    CHECK_INT_EQ(store_sqlite_schema_version(fx.w), 2);
+    CHECK_INT_EQ(store_sqlite_schema_version(fx.w), STORE_SQLITE_SCHEMA_VERSION);
     CHECK_INT_EQ(rows(fx.path, "events"), 5);
     /* At NOW: event 5 (expired at 1) is hidden; 2 and 3 not yet. */
     check_visible(&fx, 4);
@@ -488,7 +490,7 @@ static void test_migration_v1_to_v2(void)
     /* Opening the upgraded database again changes nothing. */
     fx_close(&fx);
     CHECK_OK(fx_open(&fx));
-    CHECK_INT_EQ(store_sqlite_schema_version(fx.r), 2);
+    CHECK_INT_EQ(store_sqlite_schema_version(fx.r), STORE_SQLITE_SCHEMA_VERSION);
     CHECK_INT_EQ(rows(fx.path, "events"), 2);
     for (size_t i = 0; i < 5; i++) {
         buf_fini(&t[i].b);

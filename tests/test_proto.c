@@ -188,8 +188,11 @@ static void test_format(void)
     rc |= proto_fmt_event(&b, "s\"1", 3, "{\"a\":1}", 7);
     int ev_same = strcmp(buf_cstr(&b), "[\"EVENT\",\"s\\\"1\",{\"a\":1}]") == 0;
     buf_reset(&b);
-    rc |= proto_fmt_eose(&b, "s", 1);
+    rc |= proto_fmt_eose(&b, "s", 1, false);
     int eose_same = strcmp(buf_cstr(&b), "[\"EOSE\",\"s\"]") == 0;
+    buf_reset(&b);
+    rc |= proto_fmt_eose(&b, "s", 1, true);
+    eose_same &= strcmp(buf_cstr(&b), "[\"EOSE\",\"s\",[\"finish\"]]") == 0;
     buf_reset(&b);
     rc |= proto_fmt_closed(&b, "s", 1, "error: x");
     int closed_same = strcmp(buf_cstr(&b), "[\"CLOSED\",\"s\",\"error: x\"]") == 0;
@@ -197,8 +200,11 @@ static void test_format(void)
     rc |= proto_fmt_notice(&b, "invalid: y");
     int notice_same = strcmp(buf_cstr(&b), "[\"NOTICE\",\"invalid: y\"]") == 0;
     buf_reset(&b);
-    rc |= proto_fmt_count(&b, "c", 1, 42);
+    rc |= proto_fmt_count(&b, "c", 1, 42, NULL, 0);
     int count_same = strcmp(buf_cstr(&b), "[\"COUNT\",\"c\",{\"count\":42}]") == 0;
+    buf_reset(&b);
+    rc |= proto_fmt_count(&b, "c", 1, 7, "00ff", 4);
+    int hll_same = strcmp(buf_cstr(&b), "[\"COUNT\",\"c\",{\"count\":7,\"hll\":\"00ff\"}]") == 0;
     buf_reset(&b);
     rc |= proto_fmt_auth(&b, "0123abcd");
     int auth_same = strcmp(buf_cstr(&b), "[\"AUTH\",\"0123abcd\"]") == 0;
@@ -210,6 +216,7 @@ static void test_format(void)
     CHECK(closed_same);
     CHECK(notice_same);
     CHECK(count_same);
+    CHECK(hll_same);
     CHECK(auth_same);
 }
 

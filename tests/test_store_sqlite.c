@@ -535,7 +535,7 @@ static void test_newer_schema_refused(void)
     CHECK_OK(fx_init(&fx));
     fx_close_store(&fx);
     CHECK_INT_EQ(sqlite3_open(fx.path, &db), SQLITE_OK);
-    CHECK_INT_EQ(sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_INT_EQ(sqlite3_exec(db, "PRAGMA user_version = 4", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     struct store_options opt = { .backend = STORE_BACKEND_SQLITE };
     opt.sqlite.path = fx.path;
@@ -543,7 +543,7 @@ static void test_newer_schema_refused(void)
     CHECK(fx.s == NULL);
     /* The version this code writes is accepted. */
     CHECK_INT_EQ(sqlite3_open(fx.path, &db), SQLITE_OK);
-    CHECK_INT_EQ(sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_INT_EQ(sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     CHECK_OK(fx_open_store(&fx));
     fx_fini(&fx);
@@ -715,7 +715,7 @@ static void test_reasons(void)
         n++;
     }
     CHECK(n <= 16);
-    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]) + 3; i++) {
+    for (size_t i = 0; i <= sizeof(codes) / sizeof(codes[0]) + STORE_VANISHED; i++) {
         const char *reason;
         if (i < sizeof(codes) / sizeof(codes[0])) {
             reason = store_error_reason(codes[i]);
@@ -732,7 +732,8 @@ static void test_reasons(void)
         CHECK(seen[k]);
         /* NIP-01 prefixes, "" for success. */
         CHECK(k == 0 || strncmp(store_reasons[k], "error: ", 7) == 0 ||
-              strncmp(store_reasons[k], "duplicate: ", 11) == 0);
+              strncmp(store_reasons[k], "duplicate: ", 11) == 0 ||
+              strncmp(store_reasons[k], "blocked: ", 9) == 0);
     }
     store_result_set(&r, STORE_FAILED, OST_ENOSPC);
     CHECK_INT_EQ(r.rc, OST_ENOSPC);
@@ -1110,7 +1111,9 @@ static int snapshot(struct store_conn *c, uint64_t *seq)
     struct filter_set *set = NULL;
     int rc = filter_set_parse("{\"limit\":1}", 11, NULL, 4, &set, &reason);
     struct hits h = { 0 };
-    rc = rc ? rc : store_query_set(c, set, hits_add, &h, seq);
+    struct store_snapshot snap = { 0 };
+    rc = rc ? rc : store_query_set(c, set, hits_add, &h, &snap);
+    *seq = snap.seq;
     hits_clear(&h);
     filter_set_free(set);
     return rc;
@@ -1147,6 +1150,55 @@ static void test_sequence_numbers(void)
     fx_fini(&fx);
 }
 
+/* NIP-67: a query is complete when no filter was cut by its limit. */
+static int complete_for(struct store_conn *c, const char *filters, bool *is_complete)
+{
+    const char *reason = NULL;
+    struct filter_set *set = NULL;
+    int rc = filter_set_parse(filters, strlen(filters), NULL, 4, &set, &reason);
+    struct hits h = { 0 };
+    struct store_snapshot snap = { 0 };
+    rc = rc ? rc : store_query_set(c, set, hits_add, &h, &snap);
+    *is_complete = snap.is_complete;
+    hits_clear(&h);
+    filter_set_free(set);
+    return rc;
+}
+
+static void test_completeness(void)
+{
+    struct fx fx;
+    CHECK_OK(fx_init(&fx));
+    struct tev t[3];
+    enum store_status st[3];
+    for (unsigned i = 0; i < 3; i++) {
+        CHECK(tev_make(&t[i], 9, i + 1, 5, 100 + i, 1, "[]"));
+    }
+    CHECK_OK(write_tevs(fx.w, t, 3, st));
+    tevs_free(t, 3);
+    static const struct {
+        const char *filters;
+        bool want;
+    } cases[] = {
+        { "{\"kinds\":[1],\"limit\":3}", false }, /* exactly the limit: maybe more */
+        { "{\"kinds\":[1],\"limit\":4}", true },  /* fewer than the limit */
+        { "{\"kinds\":[1],\"limit\":0}", false }, /* asked for none */
+        { "{\"ids\":[]}", true },                 /* can never match */
+        { "{\"kinds\":[2],\"limit\":1}", true },  /* no match at all */
+        { "{\"kinds\":[1],\"limit\":4},{\"kinds\":[1],\"limit\":2}", false },
+        { "{\"kinds\":[1],\"limit\":9},{\"kinds\":[7],\"limit\":2}", true },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        bool is_complete = !cases[i].want;
+        CHECK_OK(complete_for(fx.r, cases[i].filters, &is_complete));
+        if (is_complete != cases[i].want) {
+            fprintf(stderr, "  case %s\n", cases[i].filters);
+        }
+        CHECK(is_complete == cases[i].want);
+    }
+    fx_fini(&fx);
+}
+
 CHECK_MAIN({ "open_and_roles", test_open_and_roles }, { "duplicates", test_duplicates },
            { "replaceable", test_replaceable },
            { "replaceable_in_one_batch", test_replaceable_in_one_batch },
@@ -1155,4 +1207,5 @@ CHECK_MAIN({ "open_and_roles", test_open_and_roles }, { "duplicates", test_dupli
            { "newer_schema_refused", test_newer_schema_refused },
            { "query_plans", test_query_plans }, { "limits_and_merge", test_limits_and_merge },
            { "delete_ids", test_delete_ids }, { "reasons", test_reasons },
-           { "differential", test_differential }, { "sequence_numbers", test_sequence_numbers })
+           { "differential", test_differential }, { "sequence_numbers", test_sequence_numbers },
+           { "completeness", test_completeness })

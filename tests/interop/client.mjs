@@ -255,7 +255,8 @@ export class RawClient {
     }
 
     // Sends a REQ and collects the stored events up to EOSE. Returns
-    // { events, frames } (parsed events and their raw EVENT frames). Throws
+    // { events, frames, eose } (parsed events, their raw EVENT frames and
+    // the EOSE message). Throws
     // with the reason if the relay answers CLOSED instead.
     async req(subId, ...filters) {
         this.send(['REQ', subId, ...filters]);
@@ -279,7 +280,7 @@ export class RawClient {
                 `EVENT/EOSE/CLOSED for ${subId}`
             );
             if (f.msg[0] === 'EOSE') {
-                return { events, frames };
+                return { events, frames, eose: f.msg };
             }
             if (f.msg[0] === 'CLOSED') {
                 const err = new Error(`REQ ${subId} was CLOSED: ${f.msg[2]}`);

@@ -210,7 +210,7 @@ describe('malformed and refused frames', { timeout: TEST_TIMEOUT_MS }, () => {
         const id64 = 'é'.repeat(64);
         c.send(['REQ', id64, { ids: [HEX] }]);
         const f = await c.take((m) => m[1] === id64 || m[0] === 'NOTICE', `an answer to a 64-character id`);
-        assert.deepEqual(f.msg, ['EOSE', id64], `a 64-character id is served: got ${f.text}`);
+        assert.deepEqual(f.msg.slice(0, 2), ['EOSE', id64], `a 64-character id is served: got ${f.text}`);
         c.send(['CLOSE', id64]);
         const id65 = 'é'.repeat(65);
         c.send(['REQ', id65, { ids: [HEX] }]);

@@ -231,6 +231,28 @@ describe('NIP-01 queries', { timeout: TEST_TIMEOUT_MS }, () => {
         }
     });
 
+    test('NIP-67: EOSE says "finish" only when no filter was cut by its limit', async () => {
+        const a = authors[0].pk;
+        const mine = published.filter((e) => e.pubkey === a).length;
+        const cases = [
+            { filters: [{ authors: [a], limit: mine + 1 }], finish: true },
+            { filters: [{ authors: [a], limit: mine }], finish: false }, // exactly the limit: maybe more
+            { filters: [{ authors: [a], limit: 5 }], finish: false },
+            { filters: [{ authors: [a], limit: 0 }], finish: false },
+            { filters: [{ ids: ['ab'.repeat(32)] }], finish: true }, // nothing matches
+            { filters: [{ authors: [a], limit: mine + 1 }, { kinds: [1], limit: 1 }], finish: false },
+        ];
+        for (const k of cases) {
+            const { events, eose } = await c.query(sub(), ...k.filters);
+            const what = `${JSON.stringify(k.filters)} (${events.length} events): ${JSON.stringify(eose)}`;
+            if (k.finish) {
+                assert.deepEqual(eose.slice(2), [['finish']], `finish for ${what}`);
+            } else {
+                assert.equal(eose.length, 2, `no hint for ${what}`);
+            }
+        }
+    });
+
     test('limit 0 sends only EOSE, then live events', async () => {
         const key = newKey();
         const old = signed(key, { content: 'before the REQ' });
