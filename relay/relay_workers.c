@@ -1,0 +1,284 @@
+/*
+ * The relay's handling of results from the worker threads: validation
+ * verdicts (policy checks, then storage or broadcast), commits (OK, then
+ * broadcast), stored events and ends of queries (to the io thread), and
+ * indexed subscriptions (their queries released to the readers). Each
+ * function runs on the thread named in its comment and only pushes
+ * downstream.
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/resource.h>
+
+#include "common/err.h"
+#include "common/hex.h"
+#include "common/log.h"
+#include "common/thread.h"
+#include "config/cfg.h"
+#include "filters/filter.h"
+#include "nips/nip09.h"
+#include "nips/nip11.h"
+#include "nips/nip13.h"
+#include "nips/nip40.h"
+#include "nips/nip42.h"
+#include "nips/nip45.h"
+#include "nips/nip62.h"
+#include "nips/nip70.h"
+#include "relay/bcast.h"
+#include "relay/payload.h"
+#include "relay/proto.h"
+#include "relay/relay_int.h"
+#include "relay/server.h"
+#include "store/batcher.h"
+#include "store/reader.h"
+#include "store/store.h"
+#include "validate/event.h"
+#include "validate/vpool.h"
+
+/* ---- worker threads ---- */
+
+static void post_ok(struct relay *r, uint64_t conn_id, const uint8_t id[32], bool accepted,
+                    const char *reason)
+{
+    struct server_msg sm = { .type = SERVER_MSG_OK, .conn_id = conn_id };
+    memcpy(sm.u.ok.id, id, 32);
+    sm.u.ok.accepted = accepted;
+    sm.u.ok.reason = reason;
+    server_post(r->server, &sm);
+}
+
+static void broadcast(struct relay *r, const struct event *ev, uint64_t seq)
+{
+    struct bcast_msg bm = { .type = BCAST_EVENT };
+    bm.u.payload = payload_new(ev, seq);
+    if (bm.u.payload == NULL) {
+        log_warn("out of memory: a new event was not broadcast");
+        return;
+    }
+    if (bcast_post(r->bcast, &bm) < 0) {
+        payload_unref(bm.u.payload);
+    }
+}
+
+/* Validation worker: route the verdict. */
+static void on_validated(void *ud, struct vpool_result *res)
+{
+    struct relay *r = ud;
+    if (res->rc < 0) {
+        if (res->has_id) {
+            post_ok(r, res->conn_id, res->id, false, res->reason);
+        } else {
+            struct server_msg sm = { .type = SERVER_MSG_NOTICE, .conn_id = res->conn_id };
+            sm.u.notice = res->reason;
+            server_post(r->server, &sm);
+        }
+        free(res->json);
+        return;
+    }
+    /* Policy on a valid event, before it is stored or passed on: NIP-13
+     * proof of work, then NIP-40 expiration, which also records the
+     * expiration time in res->ev for the store. Both reasons outlive the
+     * queue to the io thread (nips/nip13.h). */
+    const char *policy_reason = NULL;
+    if (nip13_check(r->pow, &res->ev, &policy_reason) < 0 ||
+        nip40_check(&res->ev, (int64_t)time(NULL), &policy_reason) < 0) {
+        post_ok(r, res->conn_id, res->ev.id, false, policy_reason);
+        free(res->json);
+        return;
+    }
+    if (event_kind_is_ephemeral(res->ev.kind)) {
+        /* NIP-01: ephemeral events are not stored, only passed on. */
+        post_ok(r, res->conn_id, res->ev.id, true, "");
+        broadcast(r, &res->ev, UINT64_MAX);
+        free(res->json);
+        return;
+    }
+    /* NIP-09 and NIP-62: what the event deletes travels with it, so the
+     * store deletes it in the transaction that stores the event. */
+    struct store_deletion *del = NULL;
+    int rc = 0;
+    if (res->ev.kind == NIP09_KIND) {
+        rc = nip09_parse(&res->ev, &del);
+    } else if (res->ev.kind == NIP62_KIND) {
+        rc = nip62_parse(&res->ev, r->auth.relay_url, &del);
+    }
+    if (rc < 0) {
+        post_ok(r, res->conn_id, res->ev.id, false, R_NOMEM);
+        free(res->json);
+        return;
+    }
+    struct batcher_req req = {
+        .conn_id = res->conn_id, .json = res->json, .len = res->len, .ev = res->ev, .del = del
+    };
+    if (batcher_submit_take(r->batcher, &req) < 0) {
+        post_ok(r, res->conn_id, res->ev.id, false, R_SHUTTING_DOWN);
+        free(res->json);
+        free(del);
+    }
+}
+
+/* Validation worker: the vpool callback, ahead of on_validated. A NIP-42
+ * AUTH event ends here: when it names the connection's challenge and this
+ * relay, the io thread records its key and answers OK. An EVENT is checked
+ * against NIP-42 (kind 22242 is never published) and NIP-70 (a protected
+ * event needs its author authenticated on the connection) first. */
+void relay__on_verified(void *ud, struct vpool_result *res)
+{
+    struct relay *r = ud;
+    struct job_auth *ja = res->aux;
+    const char *reason = NULL;
+    res->aux = NULL;
+    if (res->rc < 0) {
+        free(ja);
+        on_validated(ud, res);
+        return;
+    }
+    if (ja != NULL && ja->is_auth) {
+        if (nip42_check_auth(&res->ev, ja->challenge, r->auth.relay_url, (int64_t)time(NULL),
+                             &reason) == 0) {
+            struct server_msg sm = { .type = SERVER_MSG_AUTH, .conn_id = res->conn_id };
+            memcpy(sm.u.auth.id, res->ev.id, 32);
+            memcpy(sm.u.auth.pubkey, res->ev.pubkey, 32);
+            server_post(r->server, &sm);
+        } else {
+            post_ok(r, res->conn_id, res->ev.id, false, reason);
+        }
+        free(ja);
+        free(res->json);
+        return;
+    }
+    if (res->ev.kind == NIP42_KIND) {
+        reason = R_AUTH_KIND;
+    } else {
+        nip70_check(&res->ev, ja ? ja->pubkeys : NULL, ja ? ja->n_pubkeys : 0, &reason);
+    }
+    free(ja);
+    if (reason != NULL) {
+        post_ok(r, res->conn_id, res->ev.id, false, reason);
+        free(res->json);
+        return;
+    }
+    on_validated(ud, res);
+}
+
+/* Storage thread, after the commit. */
+void relay__on_stored(void *ud, struct batcher_req *req, const struct store_result *res)
+{
+    struct relay *r = ud;
+    switch (res->status) {
+    case STORE_STORED:
+        post_ok(r, req->conn_id, req->ev.id, true, "");
+        broadcast(r, &req->ev, res->seq);
+        break;
+    case STORE_DUPLICATE:
+        post_ok(r, req->conn_id, req->ev.id, true, R_DUPLICATE);
+        break;
+    case STORE_REPLACED_OLDER:
+    case STORE_FAILED:
+    case STORE_DELETED:
+    case STORE_VANISHED:
+        post_ok(r, req->conn_id, req->ev.id, false, res->reason);
+        break;
+    }
+    free(req->json);
+    free(req->del);
+}
+
+static uint64_t job_sub_key(const struct reader_job *job)
+{
+    uint64_t key;
+    memcpy(&key, job->sub_id, sizeof(key));
+    return key;
+}
+
+/* Reader thread: one stored event for a REQ. */
+int relay__on_stored_event(void *ud, const struct reader_job *job, const char *json, size_t len)
+{
+    struct relay *r = ud;
+    struct server_msg sm = { .type = SERVER_MSG_HIST, .conn_id = job->conn_id };
+    sm.sub_key = job_sub_key(job);
+    if (r->auth.is_dm_protected && nip42_set_may_match_dm(job->filters)) {
+        /* The io thread applies the NIP-42 DM rule per recipient and needs a
+         * direct message's kind, author and tags for it. A stored event
+         * always parses; one that did not would be withheld. */
+        struct event ev;
+        const char *reason;
+        if (event_parse(json, len, NULL, &ev, &reason) < 0) {
+            return 0;
+        }
+        sm.u.payload =
+            nip42_kind_is_dm(ev.kind) ? payload_new(&ev, 0) : payload_new_json(json, len);
+    } else {
+        sm.u.payload = payload_new_json(json, len);
+    }
+    if (sm.u.payload == NULL) {
+        return OST_ENOMEM;
+    }
+    if (server_post(r->server, &sm) < 0) {
+        payload_unref(sm.u.payload);
+        return OST_ESHUTDOWN;
+    }
+    return 0;
+}
+
+/* Reader thread: a query ended. */
+void relay__on_query_done(void *ud, struct reader_job *job, const struct reader_result *res)
+{
+    struct relay *r = ud;
+    struct server_msg sm = { .conn_id = job->conn_id };
+    if (job->kind == READER_COUNT) {
+        sm.type = SERVER_MSG_COUNT;
+        sm.u.count.n = res->count;
+        sm.u.count.reason = res->rc < 0 ? res->reason : NULL;
+        /* The registers move on with the answer; a refused count drops them. */
+        sm.u.count.hll = res->rc == 0 ? job->pubkey_ud : NULL;
+        if (res->rc < 0) {
+            free(job->pubkey_ud);
+        }
+        sm.u.count.sub_id = malloc(job->sub_id_len);
+        if (sm.u.count.sub_id == NULL) {
+            log_warn("out of memory answering a COUNT");
+            free(sm.u.count.hll);
+            filter_set_free(job->filters);
+            return;
+        }
+        memcpy(sm.u.count.sub_id, job->sub_id, job->sub_id_len);
+        sm.u.count.sub_id_len = job->sub_id_len;
+    } else {
+        sm.sub_key = job_sub_key(job);
+        if (res->rc == 0) {
+            sm.type = SERVER_MSG_EOSE;
+            sm.u.eose.seq = res->snapshot.seq;
+            sm.u.eose.is_complete = res->snapshot.is_complete;
+        } else {
+            sm.type = SERVER_MSG_CLOSED;
+            sm.u.notice = res->rc == OST_ESHUTDOWN ? R_SHUTTING_DOWN : res->reason;
+        }
+    }
+    if (server_post(r->server, &sm) < 0 && sm.type == SERVER_MSG_COUNT) {
+        free(sm.u.count.sub_id);
+        free(sm.u.count.hll);
+    }
+    filter_set_free(job->filters);
+}
+
+/* Broadcast thread: the subscription is indexed; its query may start. */
+void relay__on_sub_added(void *ud, uint64_t conn_id, uint64_t sub_key, void *job_ptr)
+{
+    struct relay *r = ud;
+    struct reader_job *job = job_ptr;
+    int rc = reader_try_submit_take(r->reader, job);
+    if (rc < 0) {
+        filter_set_free(job->filters);
+        struct server_msg sm = { .type = SERVER_MSG_CLOSED, .conn_id = conn_id };
+        sm.sub_key = sub_key;
+        sm.u.notice = rc == OST_EAGAIN ? R_BUSY : R_SHUTTING_DOWN;
+        server_post(r->server, &sm);
+    }
+    free(job);
+}
