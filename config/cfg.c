@@ -101,6 +101,8 @@ static const struct cfg_option options[] = {
     OPT_STR(relay.tls_cert, "", NULL, false,
             "PEM certificate file; set together with tls_key; empty: no TLS"),
     OPT_STR(relay.tls_key, "", NULL, false, "PEM private key file; set together with tls_cert"),
+    OPT_BOOL(relay.eose_finish_hint, 0,
+             "NIP-67: EOSE says [\"finish\"] when every stored match was sent"),
 
     OPT_INT(limits.max_message_bytes, 131072, 1024, 16777216,
             "largest WebSocket message accepted, in bytes"),
@@ -121,6 +123,8 @@ static const struct cfg_option options[] = {
     OPT_INT(limits.min_pow_difficulty, 0, 0, 256,
             "NIP-13 proof of work: least difficulty (leading zero bits of the id) an event "
             "needs; 0: none"),
+    OPT_INT(limits.max_search_bytes, 256, 1, 1024,
+            "NIP-50: longest \"search\" query in a filter, in bytes"),
 
     OPT_INT(validation.workers, 0, 0, 256, "signature validation threads; 0: one per online CPU"),
     OPT_ENUM(validation.engine, CFG_ENGINE_NATIVE, engine_names,
@@ -150,6 +154,8 @@ static const struct cfg_option options[] = {
              "keys that may publish (and read, with required_for_read); empty: every key"),
     OPT_BOOL(auth.protect_dms, 1,
              "kinds 4 and 1059 only go to a connection authenticated as their author or a p tag"),
+
+    OPT_BOOL(search.enabled, 1, "NIP-50: serve filters with \"search\" (full-text, over content)"),
 
     OPT_ENUM(log.level, LOG_LEVEL_INFO, level_names,
              "least severe messages logged: error, warn, info or debug"),

@@ -55,7 +55,8 @@ struct cfg {
         const char *contact;
         const char *pubkey; /* "" or 64 lowercase hex characters */
         const char *tls_cert;
-        const char *tls_key; /* set together with tls_cert, or both "" */
+        const char *tls_key;   /* set together with tls_cert, or both "" */
+        bool eose_finish_hint; /* NIP-67 */
     } relay;
     struct {
         int64_t max_message_bytes;
@@ -69,6 +70,7 @@ struct cfg {
         int64_t default_limit;
         int64_t max_outbound_bytes;
         int64_t min_pow_difficulty; /* NIP-13 leading zero bits; 0: no minimum */
+        int64_t max_search_bytes;   /* NIP-50: bytes in a filter's "search" */
     } limits;
     struct {
         int64_t workers; /* 0: one per online CPU */
@@ -97,6 +99,9 @@ struct cfg {
         struct cfg_strings allow_pubkeys; /* 64 lowercase hex each; empty: every key */
         bool protect_dms;
     } auth;
+    struct {
+        bool enabled; /* NIP-50 search filters; false: refused */
+    } search;
     struct {
         enum log_level level;
     } log;

@@ -27,7 +27,9 @@
 #define R_TRAILING     "invalid: unexpected data after the filter object"
 #define R_DUP_FIELD    "invalid: duplicate field in filter"
 #define R_UNKNOWN      "unsupported: unknown filter field"
-#define R_SEARCH       "unsupported: search is not supported"
+#define R_SEARCH_OFF   "unsupported: search is disabled on this relay"
+#define R_SEARCH       "invalid: \"search\" must be a string"
+#define R_SEARCH_LONG  "invalid: search query too long (over the relay's limit)"
 #define R_TAG_KEY      "unsupported: tag filters need exactly one letter a-z or A-Z after '#'"
 #define R_IDS          "invalid: \"ids\" must be an array of 64-character lowercase hex strings"
 #define R_AUTHORS      "invalid: \"authors\" must be an array of 64-character lowercase hex strings"
@@ -46,10 +48,11 @@
 #define R_MANY_FILTERS "invalid: too many filters in REQ (over the relay's limit)"
 
 const char *const filter_reasons[] = {
-    R_NOT_OBJECT,  R_SYNTAX,     R_TRAILING,   R_DUP_FIELD,    R_UNKNOWN,    R_SEARCH,
-    R_TAG_KEY,     R_IDS,        R_AUTHORS,    R_KINDS,        R_TAG_VALUES, R_SINCE,
-    R_UNTIL,       R_LIMIT,      R_MANY_IDS,   R_MANY_AUTHORS, R_MANY_KINDS, R_MANY_TAGS,
-    R_MANY_VALUES, R_VALUE_LONG, R_NO_FILTERS, R_MANY_FILTERS, NULL,
+    R_NOT_OBJECT,  R_SYNTAX,     R_TRAILING,     R_DUP_FIELD,    R_UNKNOWN,
+    R_SEARCH_OFF,  R_SEARCH,     R_SEARCH_LONG,  R_TAG_KEY,      R_IDS,
+    R_AUTHORS,     R_KINDS,      R_TAG_VALUES,   R_SINCE,        R_UNTIL,
+    R_LIMIT,       R_MANY_IDS,   R_MANY_AUTHORS, R_MANY_KINDS,   R_MANY_TAGS,
+    R_MANY_VALUES, R_VALUE_LONG, R_NO_FILTERS,   R_MANY_FILTERS, NULL,
 };
 
 /* The fields of a filter; a tag letter's field number is F_TAG + its slot
@@ -62,6 +65,9 @@ enum field {
     F_UNTIL,
     F_LIMIT,
     F_TAG,
+    /* After the tag slots, outside the 64-bit mask: "search" is recorded
+     * by FILTER_HAS_SEARCH instead. */
+    F_SEARCH = F_TAG + FILTER_LETTER_SLOTS,
 };
 
 /* parse_field sets flag 1 << field for the fields below F_TAG. */
@@ -74,8 +80,9 @@ _Static_assert(FILTER_HAS_IDS == 1 << F_IDS && FILTER_HAS_AUTHORS == 1 << F_AUTH
 struct scan {
     uint64_t seen; /* bit per field, for duplicates */
     uint32_t flags;
-    uint32_t n_ids, n_authors, n_kinds, n_conds, n_values;
+    uint32_t n_ids, n_authors, n_kinds, n_conds, n_values, n_terms;
     size_t value_bytes; /* decoded bytes of all tag values plus their prefixes */
+    size_t term_bytes;  /* search terms, each with its NUL */
     int64_t since, until, limit;
 };
 
@@ -88,7 +95,10 @@ struct fill {
     const uint8_t **values;
     uint32_t *lens;
     uint8_t *bytes;
-    uint32_t n_ids, n_authors, n_kinds, n_conds, n_values;
+    const uint8_t **terms;
+    uint32_t *term_lens;
+    uint8_t *term_bytes;
+    uint32_t n_ids, n_authors, n_kinds, n_conds, n_values, n_terms;
     size_t n_bytes;
 };
 
@@ -289,8 +299,53 @@ static int parse_tag_values(const char **pp, const char *end, const struct filte
     return 0;
 }
 
+static int cmp_term(const void *a, const void *b)
+{
+    /* Terms hold no NUL, so strcmp is filter__cmp_bytes order. */
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* NIP-50: the "search" string. The first pass checks and counts its terms;
+ * the second writes them, then sorts and de-duplicates them. */
+static int parse_search(const char **pp, const char *end, const struct filter_limits *lim,
+                        struct scan *sc, struct fill *fl, const char **reason)
+{
+    uint8_t q[FILTER_MAX_SEARCH_BYTES];
+    uint32_t max = lim->max_search_len < FILTER_MAX_SEARCH_BYTES ? lim->max_search_len
+                                                                 : FILTER_MAX_SEARCH_BYTES;
+    struct json_str s;
+    uint32_t dlen;
+    size_t n_bytes;
+    if (*pp >= end || **pp != '"') {
+        return fail(reason, R_SEARCH);
+    }
+    if (json_scan_string(*pp, end, &s, &dlen, pp, reason) < 0) {
+        return OST_EINVAL;
+    }
+    if (dlen > max) {
+        return fail(reason, R_SEARCH_LONG);
+    }
+    json_str_decode_into(&s, q, dlen);
+    if (fl == NULL) {
+        sc->n_terms = filter__search_split(q, dlen, NULL, &sc->term_bytes);
+        return 0;
+    }
+    uint32_t n = filter__search_split(q, dlen, fl->term_bytes, &n_bytes);
+    const uint8_t *t = fl->term_bytes;
+    for (uint32_t i = 0; i < n; i++) {
+        fl->terms[i] = t;
+        t += strlen((const char *)t) + 1;
+    }
+    fl->n_terms = sort_unique(fl->terms, n, sizeof(*fl->terms), cmp_term);
+    for (uint32_t i = 0; i < fl->n_terms; i++) {
+        fl->term_lens[i] = (uint32_t)strlen((const char *)fl->terms[i]);
+    }
+    return 0;
+}
+
 /* Maps a key to its field. Returns the field, or -1 with *reason set. */
-static int classify_key(const struct json_str *key, const char **reason)
+static int classify_key(const struct json_str *key, const struct filter_limits *lim,
+                        const char **reason)
 {
     static const struct {
         const char *name;
@@ -313,7 +368,7 @@ static int classify_key(const struct json_str *key, const char **reason)
         }
     }
     if (len == 6 && memcmp(k, "search", 6) == 0) {
-        return fail(reason, R_SEARCH);
+        return lim->is_search_enabled ? F_SEARCH : fail(reason, R_SEARCH_OFF);
     }
     return fail(reason, R_UNKNOWN);
 }
@@ -332,6 +387,13 @@ static int parse_scalar(const char **pp, const char *end, int64_t *out, const ch
 static int parse_field(int field, const char **pp, const char *end, const struct filter_limits *lim,
                        struct scan *sc, struct fill *fl, const char **reason)
 {
+    if (field == F_SEARCH) {
+        if (fl == NULL && (sc->flags & FILTER_HAS_SEARCH)) {
+            return fail(reason, R_DUP_FIELD);
+        }
+        sc->flags |= FILTER_HAS_SEARCH;
+        return parse_search(pp, end, lim, sc, fl, reason);
+    }
     if (fl == NULL) {
         if (sc->seen & (uint64_t)1 << field) {
             return fail(reason, R_DUP_FIELD);
@@ -391,7 +453,7 @@ static int parse_object(const char *p, const char *end, const struct filter_limi
             return fail(reason, R_SYNTAX);
         }
         p = json_skip_ws(p + 1, end);
-        int field = classify_key(&key, reason);
+        int field = classify_key(&key, lim, reason);
         if (field < 0) {
             return OST_EINVAL;
         }
@@ -416,9 +478,10 @@ static int parse_object(const char *p, const char *end, const struct filter_limi
 static struct filter *filter_alloc(const struct scan *sc, struct fill *fl)
 {
     size_t size = sizeof(struct filter) + sc->n_conds * sizeof(struct filter_tag_cond) +
-                  sc->n_values * sizeof(uint8_t *) + sc->n_kinds * sizeof(uint32_t) +
-                  sc->n_values * sizeof(uint32_t) + ((size_t)sc->n_ids + sc->n_authors) * 32 +
-                  sc->value_bytes;
+                  ((size_t)sc->n_values + sc->n_terms) * sizeof(uint8_t *) +
+                  sc->n_kinds * sizeof(uint32_t) +
+                  ((size_t)sc->n_values + sc->n_terms) * sizeof(uint32_t) +
+                  ((size_t)sc->n_ids + sc->n_authors) * 32 + sc->value_bytes + sc->term_bytes;
     struct filter *f = calloc(1, size);
     if (f == NULL) {
         return NULL;
@@ -429,15 +492,21 @@ static struct filter *filter_alloc(const struct scan *sc, struct fill *fl)
     p += sc->n_conds * sizeof(struct filter_tag_cond);
     fl->values = (const uint8_t **)(void *)p;
     p += sc->n_values * sizeof(uint8_t *);
+    fl->terms = (const uint8_t **)(void *)p;
+    p += sc->n_terms * sizeof(uint8_t *);
     fl->kinds = (uint32_t *)(void *)p;
     p += sc->n_kinds * sizeof(uint32_t);
     fl->lens = (uint32_t *)(void *)p;
     p += sc->n_values * sizeof(uint32_t);
+    fl->term_lens = (uint32_t *)(void *)p;
+    p += sc->n_terms * sizeof(uint32_t);
     fl->ids = (uint8_t(*)[32])p;
     p += (size_t)sc->n_ids * 32;
     fl->authors = (uint8_t(*)[32])p;
     p += (size_t)sc->n_authors * 32;
     fl->bytes = p;
+    p += sc->value_bytes;
+    fl->term_bytes = p;
     return f;
 }
 
@@ -481,6 +550,9 @@ static int parse_one(const char *p, const char *end, const struct filter_limits 
     for (uint32_t i = 0; i < fl.n_conds; i++) {
         f->cond_at[fl.conds[i].letter - 'A'] = (uint8_t)(i + 1);
     }
+    f->terms = fl.terms;
+    f->term_lens = fl.term_lens;
+    f->n_terms = fl.n_terms;
     f->flags = sc.flags;
     f->since = sc.since;
     f->until = sc.until;
@@ -503,6 +575,8 @@ void filter_limits_default(struct filter_limits *lim)
     lim->max_value_len = FILTER_DEFAULT_MAX_VALUE_LEN;
     lim->max_limit = FILTER_DEFAULT_MAX_LIMIT;
     lim->default_limit = FILTER_DEFAULT_LIMIT;
+    lim->max_search_len = FILTER_DEFAULT_MAX_SEARCH_LEN;
+    lim->is_search_enabled = true;
 }
 
 int filter_parse(const char *json, size_t len, const struct filter_limits *lim, struct filter **out,

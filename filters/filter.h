@@ -28,6 +28,10 @@ struct json_str;
 #define FILTER_DEFAULT_MAX_VALUE_LEN  1024
 #define FILTER_DEFAULT_MAX_LIMIT      5000
 #define FILTER_DEFAULT_LIMIT          500
+#define FILTER_DEFAULT_MAX_SEARCH_LEN 256
+
+/* The largest max_search_len the parser honours; a larger one is clamped. */
+#define FILTER_MAX_SEARCH_BYTES 1024
 
 /* Limits on what one filter may ask for; cfg fills them. Counts are of the
  * entries as written, before de-duplication. */
@@ -40,6 +44,8 @@ struct filter_limits {
     uint32_t max_value_len;  /* bytes in one tag value, after unescaping */
     uint32_t max_limit;      /* a larger "limit" is clamped to this */
     uint32_t default_limit;  /* used when a filter has no "limit" */
+    uint32_t max_search_len; /* bytes in "search", after unescaping (NIP-50) */
+    bool is_search_enabled;  /* false: a filter with "search" is refused */
 };
 
 /* Fills lim with the built-in defaults (FILTER_DEFAULT_*). */
@@ -69,7 +75,11 @@ struct filter_tag_cond {
  * (prefixes are refused); "kinds" integers 0..65535; "#<a-zA-Z>" arrays of
  * strings, compared as unescaped bytes; "since", "until" and "limit"
  * non-negative integers. A list written as [] is valid and matches nothing.
- * Unknown fields, "search" (NIP-50) and duplicate fields are refused. */
+ * "search" (NIP-50) is a string of at most max_search_len bytes, refused
+ * when lim->is_search_enabled is false; its key:value extensions are
+ * ignored and the rest is split into words (see filter_search_terms); a
+ * query with no words is no condition. Unknown and duplicate fields are
+ * refused. */
 int filter_parse(const char *json, size_t len, const struct filter_limits *lim, struct filter **out,
                  const char **reason);
 
@@ -79,7 +89,10 @@ void filter_free(struct filter *f);
 /* NIP-01 match: every present field must match (AND); within a field any
  * one value (OR); since <= created_at <= until, both inclusive; "#x" matches
  * when some tag named x has the value in its second position. Does not
- * allocate; any thread may call it on a shared filter. */
+ * allocate; any thread may call it on a shared filter. With search terms,
+ * every term must be a word of the content: ASCII letters and digits
+ * compared without case, other characters byte for byte (filter_search.c
+ * says how this differs from the SQLite store beyond ASCII). */
 bool filter_matches(const struct filter *f, const struct event *ev);
 
 /* True when no event can match f: a list field written as [], or
@@ -101,10 +114,19 @@ bool filter_until(const struct filter *f, int64_t *out);
 uint32_t filter_limit(const struct filter *f);
 /* True when the filter itself said "limit". */
 bool filter_has_limit(const struct filter *f);
+/* NIP-50: the words of the search query, each NUL-terminated: the query's
+ * words outside key:value extensions, split at every ASCII character that
+ * is not a letter or digit, ASCII letters in lower case, sorted and
+ * de-duplicated. out[i] has length lens[i]. Returns how many; 0 means no
+ * search condition. A word holds only ASCII letters and digits and bytes
+ * of non-ASCII characters. */
+size_t filter_search_terms(const struct filter *f, const uint8_t *const **out,
+                           const uint32_t **lens);
 
 /* Appends the canonical JSON of f (sorted, de-duplicated, keys in the order
- * ids, authors, kinds, #A..#Z, #a..#z, since, until, limit; "limit" only
- * when the filter had one, already clamped) for logs and tests. Returns 0
+ * ids, authors, kinds, #A..#Z, #a..#z, since, until, limit, search;
+ * "limit" only when the filter had one, already clamped; "search" as its
+ * words joined by spaces, only when it has some) for logs and tests. Returns 0
  * or OST_ENOMEM, in which case out is left as it was. */
 int filter_to_json(const struct filter *f, struct buf *out);
 

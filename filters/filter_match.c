@@ -156,7 +156,10 @@ bool filter_matches(const struct filter *f, const struct event *ev)
     if ((f->flags & FILTER_HAS_UNTIL) && ev->created_at > f->until) {
         return false;
     }
-    return f->n_conds == 0 || match_tags(f, ev);
+    if (f->n_conds > 0 && !match_tags(f, ev)) {
+        return false;
+    }
+    return f->n_terms == 0 || filter__search_matches(f, &ev->content);
 }
 
 bool filter_never_matches(const struct filter *f)
@@ -224,6 +227,14 @@ uint32_t filter_limit(const struct filter *f)
 bool filter_has_limit(const struct filter *f)
 {
     return (f->flags & FILTER_HAS_LIMIT) != 0;
+}
+
+size_t filter_search_terms(const struct filter *f, const uint8_t *const **out,
+                           const uint32_t **lens)
+{
+    *out = f->terms;
+    *lens = f->term_lens;
+    return f->n_terms;
 }
 
 /* Appends `"key":` (after a comma unless it is the first key). */
@@ -299,6 +310,22 @@ static int put_body(const struct filter *f, struct buf *out)
         ((f->flags & FILTER_HAS_LIMIT) &&
          (put_key(out, &first, "limit") < 0 || buf_printf(out, "%u", (unsigned)f->limit) < 0))) {
         return OST_ENOMEM;
+    }
+    if (f->n_terms > 0) {
+        /* Terms may hold non-ASCII bytes; they are written back as the
+         * query's words joined by spaces, which parse to the same terms. */
+        if (put_key(out, &first, "search") < 0 || buf_append_char(out, '"') < 0) {
+            return OST_ENOMEM;
+        }
+        for (uint32_t i = 0; i < f->n_terms; i++) {
+            if ((i && buf_append_char(out, ' ') < 0) ||
+                buf_append(out, f->terms[i], f->term_lens[i]) < 0) {
+                return OST_ENOMEM;
+            }
+        }
+        if (buf_append_char(out, '"') < 0) {
+            return OST_ENOMEM;
+        }
     }
     return 0;
 }

@@ -75,6 +75,12 @@ static void raise_fd_limit(void)
     }
 }
 
+static int cmp_nip(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 static int build_documents(struct relay *r)
 {
     const struct cfg *c = r->cfg;
@@ -90,10 +96,18 @@ static int build_documents(struct relay *r)
      * (the check runs even with no minimum, which the document states) and
      * NIP-40; NIP-42 and NIP-70 are always on ([auth] says what needs it).
      * NIP-09 and NIP-62 are always on; a vanish request names this relay
-     * by [auth] relay_url or "ALL_RELAYS". */
-    static const uint32_t nips[] = { 1, 9, 11, 13, 40, 42, 45, 62, 67, 70 };
+     * by [auth] relay_url or "ALL_RELAYS". NIP-50 only with [search]
+     * enabled. */
+    static const uint32_t nips[] = { 1, 9, 11, 13, 40, 42, 45, 62, 70 };
     memcpy(info.supported_nips, nips, sizeof(nips));
     info.n_nips = sizeof(nips) / sizeof(nips[0]);
+    if (c->relay.eose_finish_hint) {
+        info.supported_nips[info.n_nips++] = 67;
+    }
+    if (c->search.enabled) {
+        info.supported_nips[info.n_nips++] = 50;
+    }
+    qsort(info.supported_nips, info.n_nips, sizeof(info.supported_nips[0]), cmp_nip);
     info.limitation = (struct nip11_limitation){
         .max_message_length = (uint64_t)c->limits.max_message_bytes,
         .max_subscriptions = (uint64_t)c->limits.max_subscriptions,
@@ -122,6 +136,8 @@ static void configure(struct relay *r)
     filter_limits_default(&r->flim);
     r->flim.max_limit = (uint32_t)c->limits.max_limit;
     r->flim.default_limit = (uint32_t)c->limits.default_limit;
+    r->flim.max_search_len = (uint32_t)c->limits.max_search_bytes;
+    r->flim.is_search_enabled = c->search.enabled;
     if (r->flim.default_limit > r->flim.max_limit) {
         r->flim.default_limit = r->flim.max_limit;
     }
@@ -133,6 +149,7 @@ static void configure(struct relay *r)
         .tls_key = c->relay.tls_key,
         .nip11_json = r->nip11.data,
         .html_page = r->html.data,
+        .eose_finish_hint = c->relay.eose_finish_hint,
         .conn_limits = {
             .max_message_bytes = (size_t)c->limits.max_message_bytes,
             .max_outbound_bytes = (size_t)c->limits.max_outbound_bytes,

@@ -153,7 +153,8 @@ static void handle_msg(struct server *s, struct server_msg *m)
     case SERVER_MSG_EOSE:
         if (sub != NULL && !sub->is_live) {
             buf_reset(&s->scratch);
-            if (proto_fmt_eose(&s->scratch, sub->id, sub->id_len, m->u.eose.is_complete) == 0) {
+            if (proto_fmt_eose(&s->scratch, sub->id, sub->id_len,
+                               m->u.eose.is_complete && s->cfg->eose_finish_hint) == 0) {
                 send_scratch(s, c);
             }
             conn_sub_go_live(c, sub, m->u.eose.seq);

@@ -221,7 +221,10 @@ int store_write_batch_del(struct store_conn *c, const struct event *const *evs,
  * each matching stored event: newest first (created_at descending, then id
  * ascending), at most filter_limit(f) events for each filter (a filter with
  * limit 0 or that can never match gives nothing), each event once even when
- * several filters match it. NIP-40: an event whose expiration is at or
+ * several filters match it. NIP-50: a lone filter with search terms
+ * returns its most relevant events first (then newest first); with several
+ * filters each keeps its own most relevant rows and the union comes newest
+ * first. NIP-40: an event whose expiration is at or
  * before the store's clock is never returned, whether or not it has been
  * purged yet. Returns 0, the negative code fn returned, or
  * OST_ENOMEM / OST_EIO / OST_ETIMEDOUT. */

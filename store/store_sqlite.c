@@ -1,7 +1,7 @@
 /*
  * The SQLite backend.
  *
- * Design. Schema version 3 (PRAGMA user_version):
+ * Design. Schema version 4 (PRAGMA user_version):
  *   events(rowid INTEGER PRIMARY KEY, id BLOB, pubkey BLOB, kind INTEGER,
  *          created_at INTEGER, d_tag TEXT, raw TEXT, expiration INTEGER)
  *   tags(ev, name, value BLOB, created_at): one row per distinct (event,
@@ -18,6 +18,15 @@
  * what was deleted when it is sent again (store_sqlite_delete.c):
  *   deleted_ids(id, pubkey), deleted_addrs(pubkey, kind, d_tag, created_at),
  *   vanished(pubkey, created_at).
+ * Version 4 (NIP-50) adds events_fts, a contentless FTS5 table (unicode61
+ * tokenizer, diacritics removed) whose rowid is the event's rowid and whose
+ * one column is the event's decoded content. Triggers on events keep it in
+ * step: an insert indexes json_extract(raw, '$.content'), and a delete,
+ * whatever deletes the row (replacement, NIP-09 or NIP-62 deletion, NIP-40
+ * purge, delete_ids), removes the same text, in the same transaction. The
+ * text is read back from raw rather than kept twice: a contentless table
+ * stores only the index, and a delete needs the original text, which raw
+ * still holds when the trigger runs. Search queries drive from events_fts.
  * The indexes that queries seek on end in (created_at DESC, id), the order
  * results are returned in, so a single-valued seek reads rows already sorted
  * and stops at LIMIT. WAL with synchronous=FULL: COMMIT returns after the
@@ -102,6 +111,23 @@ static const char *const schema_v3[] = {
     "CREATE TABLE vanished(pubkey BLOB NOT NULL PRIMARY KEY, created_at INTEGER NOT NULL)"
     " WITHOUT ROWID",
     "PRAGMA user_version = 3",
+};
+
+/* Version 3 to 4: NIP-50 full-text search over content. The index is built
+ * for the events already stored; a new database builds it over nothing. */
+static const char *const schema_v4[] = {
+    "CREATE VIRTUAL TABLE events_fts USING fts5(content, content='',"
+    " tokenize='unicode61 remove_diacritics 2')",
+    "CREATE TRIGGER events_fts_insert AFTER INSERT ON events BEGIN"
+    " INSERT INTO events_fts(rowid, content) VALUES(new.rowid, json_extract(new.raw, '$.content'));"
+    " END",
+    "CREATE TRIGGER events_fts_delete AFTER DELETE ON events BEGIN"
+    " INSERT INTO events_fts(events_fts, rowid, content)"
+    " VALUES('delete', old.rowid, json_extract(old.raw, '$.content'));"
+    " END",
+    "INSERT INTO events_fts(rowid, content) SELECT rowid, json_extract(raw, '$.content') FROM "
+    "events",
+    "PRAGMA user_version = 4",
 };
 
 /* The expired rows a purge pass takes: ?1 is now, ?2 the most rows. The
@@ -749,6 +775,12 @@ static int init_schema(const struct store_sqlite *s, sqlite3 *db)
             log_info("sqlite %s: upgrading the schema from version 2 to 3", s->path);
         }
         src = run_steps(db, schema_v3, sizeof(schema_v3) / sizeof(*schema_v3), &what);
+    }
+    if (version >= 0 && version <= 3 && src == SQLITE_OK) {
+        if (version >= 1) {
+            log_info("sqlite %s: upgrading the schema from version 3 to 4", s->path);
+        }
+        src = run_steps(db, schema_v4, sizeof(schema_v4) / sizeof(*schema_v4), &what);
     }
     if (src == SQLITE_OK) {
         what = "commit";

@@ -17,7 +17,7 @@ struct store_conn;
 struct store_options;
 
 /* The schema this code writes, kept in PRAGMA user_version. */
-#define STORE_SQLITE_SCHEMA_VERSION 3
+#define STORE_SQLITE_SCHEMA_VERSION 4
 
 /* Opens (creating when missing) the database at opt->sqlite.path, creating
  * its parent directory, and brings the schema to

@@ -12,6 +12,15 @@
  * leaves out expired events (NIP-40) with a condition on the rows found,
  * against the store's clock read once per statement, so the plan and the
  * driving index stay those of the filter.
+ *
+ * NIP-50: a filter with search terms drives from the full-text index
+ * (events_fts MATCH, joined to events by rowid), whatever its other fields,
+ * which become conditions as usual, and its rows come out by relevance
+ * (bm25, as FTS5's rank), then newest first. Each term is quoted as an FTS5
+ * string and the strings are joined with AND, so no user input is ever read
+ * as FTS5 syntax. When several filters are merged, the union is in time
+ * order like any other; each search filter still keeps its most relevant
+ * rows within its own limit.
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -70,6 +79,45 @@ static void sb_int(struct sqlb *b, int64_t v)
     } else {
         sb_check(b, sqlite3_bind_int64(b->st, b->idx, v));
     }
+}
+
+/* The FTS5 query of f's search terms: "t1" AND "t2" ... Terms hold no '"'
+ * (filter_search_terms), but one would be doubled, as FTS5 strings want. */
+static int match_query(const struct filter *f, struct buf *out)
+{
+    const uint8_t *const *terms;
+    const uint32_t *lens;
+    size_t n = filter_search_terms(f, &terms, &lens);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rc = buf_append_str(out, i ? " AND \"" : "\"");
+        for (uint32_t k = 0; k < lens[i] && rc == 0; k++) {
+            rc = terms[i][k] == '"' ? buf_append_str(out, "\"\"")
+                                    : buf_append_char(out, (char)terms[i][k]);
+        }
+        rc = rc == 0 ? buf_append_char(out, '"') : rc;
+    }
+    return rc < 0 ? OST_ENOMEM : 0;
+}
+
+/* The MATCH operand of a search filter, bound as a copy. */
+static void sb_match(struct sqlb *b, const struct filter *f)
+{
+    b->idx++;
+    if (b->sql != NULL) {
+        sb_sql(b, "?");
+        return;
+    }
+    struct buf q;
+    buf_init(&q);
+    int rc = match_query(f, &q);
+    if (rc < 0 && b->rc == 0) {
+        b->rc = rc;
+    } else if (rc == 0) {
+        sb_check(b,
+                 sqlite3_bind_text64(b->st, b->idx, q.data, q.len, SQLITE_TRANSIENT, SQLITE_UTF8));
+    }
+    buf_fini(&q);
 }
 
 static void sb_letter(struct sqlb *b, const char *letter)
@@ -148,6 +196,7 @@ enum select_mode {
 };
 
 enum driver {
+    DRV_SEARCH, /* NIP-50: the full-text index, by relevance */
     DRV_IDS,
     DRV_AUTHORS_KINDS,
     DRV_AUTHORS,
@@ -169,6 +218,11 @@ static enum driver choose_driver(const struct filter *f, size_t *tag)
     for (size_t i = 1; i < n_conds; i++) {
         *tag = conds[i].n_values < conds[*tag].n_values ? i : *tag;
     }
+    const uint8_t *const *terms;
+    const uint32_t *lens;
+    if (filter_search_terms(f, &terms, &lens) > 0) {
+        return DRV_SEARCH;
+    }
     if (filter_ids(f, &hex) > 0) {
         return DRV_IDS;
     }
@@ -181,11 +235,12 @@ static enum driver choose_driver(const struct filter *f, size_t *tag)
     return filter_kinds(f, &kinds) > 0 ? DRV_KINDS : DRV_TIME;
 }
 
-/* SELECT ... FROM ... and the driving tag condition, if any. */
-static void sb_from(struct sqlb *b, enum driver drv, enum select_mode mode,
+/* SELECT ... FROM ... and the driving search or tag condition, if any. */
+static void sb_from(struct sqlb *b, const struct filter *f, enum driver drv, enum select_mode mode,
                     const struct filter_tag_cond *tc)
 {
     static const char *const from[] = {
+        [DRV_SEARCH] = " FROM events_fts CROSS JOIN events ON events.rowid = events_fts.rowid",
         [DRV_IDS] = " FROM events INDEXED BY events_id",
         [DRV_AUTHORS_KINDS] = " FROM events INDEXED BY events_pubkey_kind",
         [DRV_AUTHORS] = " FROM events INDEXED BY events_pubkey",
@@ -203,7 +258,11 @@ static void sb_from(struct sqlb *b, enum driver drv, enum select_mode mode,
     b->has_where = false;
     sb_sql(b, select[mode]);
     sb_sql(b, from[drv]);
-    if (drv == DRV_TAG_SEEK) {
+    if (drv == DRV_SEARCH) {
+        sb_and(b);
+        sb_sql(b, "events_fts MATCH ");
+        sb_match(b, f);
+    } else if (drv == DRV_TAG_SEEK) {
         sb_and(b);
         sb_sql(b, "tags.name = ");
         sb_letter(b, &tc->letter);
@@ -236,7 +295,7 @@ static void sb_filter(struct sqlb *b, const struct filter *f, enum select_mode m
      * event's created_at) so they narrow the index range. */
     const char *time_col = drv == DRV_TAG_SEEK ? "tags.created_at" : "events.created_at";
 
-    sb_from(b, drv, mode, is_tag_driven ? &conds[tag] : NULL);
+    sb_from(b, f, drv, mode, is_tag_driven ? &conds[tag] : NULL);
     /* NIP-40: "Relays SHOULD NOT send expired events to clients, even if
      * they are stored." Expired at the second of the expiration itself. */
     sb_and(b);
@@ -280,8 +339,9 @@ static void sb_filter(struct sqlb *b, const struct filter *f, enum select_mode m
         sb_sql(b, ")");
     }
     if (mode != SEL_ROWID) {
-        sb_sql(b, drv == DRV_TAG_SEEK ? " ORDER BY tags.created_at DESC, events.id"
-                                      : " ORDER BY events.created_at DESC, events.id");
+        sb_sql(b, drv == DRV_SEARCH ? " ORDER BY events_fts.rank, events.created_at DESC, events.id"
+                  : drv == DRV_TAG_SEEK ? " ORDER BY tags.created_at DESC, events.id"
+                                        : " ORDER BY events.created_at DESC, events.id");
         sb_sql(b, " LIMIT ");
         sb_int(b, filter_limit(f));
     }

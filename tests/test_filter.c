@@ -21,7 +21,9 @@
 #define E_TRAILING     "invalid: unexpected data after the filter object"
 #define E_DUP          "invalid: duplicate field in filter"
 #define E_UNKNOWN      "unsupported: unknown filter field"
-#define E_SEARCH       "unsupported: search is not supported"
+#define E_SEARCH_OFF   "unsupported: search is disabled on this relay"
+#define E_SEARCH       "invalid: \"search\" must be a string"
+#define E_SEARCH_LONG  "invalid: search query too long (over the relay's limit)"
 #define E_TAG_KEY      "unsupported: tag filters need exactly one letter a-z or A-Z after '#'"
 #define E_IDS          "invalid: \"ids\" must be an array of 64-character lowercase hex strings"
 #define E_AUTHORS      "invalid: \"authors\" must be an array of 64-character lowercase hex strings"
@@ -261,9 +263,11 @@ static void test_counts_at_default_limits(void)
 #define H2 "0000000000000000000000000000000000000000000000000000000000000002"
 #define H3 "0000000000000000000000000000000000000000000000000000000000000003"
 
-/* Rejections under small limits: 2 of everything, values of 3 bytes, at
- * most 2 filters per REQ. is_set selects filter_set_parse; a NULL reason
- * means the input is accepted (each limit is tested at and over it). */
+/* Rejections under small limits: 2 of everything, values of 3 bytes,
+ * search queries of 5 bytes, at most 2 filters per REQ. is_set selects
+ * filter_set_parse; a NULL reason means the input is accepted (each limit
+ * is tested at and over it). An entry whose json starts with "off:" is the
+ * rest parsed with search disabled. */
 static const struct bad_case {
     bool is_set;
     const char *json;
@@ -285,7 +289,16 @@ static const struct bad_case {
     { false, "{\"foo\":1}", E_UNKNOWN },
     { false, "{\"Ids\":[]}", E_UNKNOWN },
     { false, "{\"ids_and_more_than_sixteen_bytes\":[]}", E_UNKNOWN },
-    { false, "{\"search\":\"nostr\"}", E_SEARCH },
+    { false, "{\"search\":\"nostr\"}", NULL },
+    { false, "off:{\"search\":\"nostr\"}", E_SEARCH_OFF },
+    { false, "{\"search\":1}", E_SEARCH },
+    { false, "{\"search\":[\"nostr\"]}", E_SEARCH },
+    { false, "{\"search\":null}", E_SEARCH },
+    { false, "{\"search\":\"\"}", NULL },
+    { false, "{\"search\":\"nostrs\"}", E_SEARCH_LONG },
+    { false, "{\"search\":\"\\u00e9\\u00e9\\u00e9\"}", E_SEARCH_LONG }, /* 6 bytes unescaped */
+    { false, "{\"search\":\"\\u00e9\\u00e9a\"}", NULL },
+    { false, "{\"search\":\"a\",\"search\":\"b\"}", E_DUP },
     { false, "{\"#\":[\"a\"]}", E_TAG_KEY },
     { false, "{\"#ab\":[\"a\"]}", E_TAG_KEY },
     { false, "{\"#1\":[\"a\"]}", E_TAG_KEY },
@@ -355,6 +368,21 @@ static const struct filter_limits small = {
     .max_value_len = 3,
     .max_limit = 10,
     .default_limit = 5,
+    .max_search_len = 5,
+    .is_search_enabled = true,
+};
+
+static const struct filter_limits small_no_search = {
+    .max_ids = 2,
+    .max_authors = 2,
+    .max_kinds = 2,
+    .max_tag_fields = 2,
+    .max_tag_values = 2,
+    .max_value_len = 3,
+    .max_limit = 10,
+    .default_limit = 5,
+    .max_search_len = 5,
+    .is_search_enabled = false,
 };
 
 static void test_rejections(void)
@@ -364,8 +392,11 @@ static void test_rejections(void)
         const char *reason = NULL;
         struct filter *f = NULL;
         struct filter_set *s = NULL;
-        int rc = c->is_set ? filter_set_parse(c->json, strlen(c->json), &small, 2, &s, &reason)
-                           : filter_parse(c->json, strlen(c->json), &small, &f, &reason);
+        bool is_off = strncmp(c->json, "off:", 4) == 0;
+        const struct filter_limits *lim = is_off ? &small_no_search : &small;
+        const char *json = is_off ? c->json + 4 : c->json;
+        int rc = c->is_set ? filter_set_parse(json, strlen(json), lim, 2, &s, &reason)
+                           : filter_parse(json, strlen(json), lim, &f, &reason);
         filter_free(f);
         filter_set_free(s);
         bool as_expected = c->reason == NULL ? rc == 0 && (f != NULL || s != NULL)

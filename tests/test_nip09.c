@@ -487,9 +487,12 @@ static void exec_sql(const char *path, const char *sql)
     sqlite3_close(db);
 }
 
-#define DOWN_TO_V2                                                           \
-    "DROP TABLE deleted_ids; DROP TABLE deleted_addrs; DROP TABLE vanished;" \
-    " PRAGMA user_version = 2;"
+#define DOWN_TO_V3                                                                           \
+    "DROP TRIGGER events_fts_insert; DROP TRIGGER events_fts_delete; DROP TABLE events_fts;" \
+    " PRAGMA user_version = 3;"
+#define DOWN_TO_V2                                                                       \
+    DOWN_TO_V3 " DROP TABLE deleted_ids; DROP TABLE deleted_addrs; DROP TABLE vanished;" \
+               " PRAGMA user_version = 2;"
 #define DOWN_TO_V1                                                                         \
     DOWN_TO_V2 " DROP INDEX events_expiration; ALTER TABLE events DROP COLUMN expiration;" \
                " PRAGMA user_version = 1;"
@@ -498,7 +501,7 @@ static void check_upgrade(const char *downgrade)
 {
     struct fx fx;
     CHECK_OK(fx_init(&fx));
-    CHECK_INT_EQ(store_sqlite_schema_version(fx.w), 3);
+    CHECK_INT_EQ(store_sqlite_schema_version(fx.w), STORE_SQLITE_SCHEMA_VERSION);
     /* Stored by an older relay: a note, and a deletion it did not apply. */
     struct tev t[2];
     CHECK(tev_make(&t[0], 1, PK_A, 1, T - 10, "[]"));

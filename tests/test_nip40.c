@@ -445,14 +445,16 @@ static void test_purge_plan(void)
 }
 
 /* Puts a current database back into the shape of version 1: no
- * expiration column, no index on it, no deletion records (version 3),
- * user_version 1. */
+ * expiration column, no index on it, no deletion records (version 3), no
+ * search index (version 4), user_version 1. */
 static void downgrade_to_v1(const char *path)
 {
     sqlite3 *db = NULL;
     CHECK_INT_EQ(sqlite3_open(path, &db), SQLITE_OK);
     CHECK_INT_EQ(sqlite3_exec(db,
-                              "DROP TABLE deleted_ids; DROP TABLE deleted_addrs;"
+                              "DROP TRIGGER events_fts_insert; DROP TRIGGER events_fts_delete;"
+                              " DROP TABLE events_fts;"
+                              " DROP TABLE deleted_ids; DROP TABLE deleted_addrs;"
                               " DROP TABLE vanished; DROP INDEX events_expiration;"
                               " ALTER TABLE events DROP COLUMN expiration;"
                               " PRAGMA user_version = 1",

@@ -535,7 +535,7 @@ static void test_newer_schema_refused(void)
     CHECK_OK(fx_init(&fx));
     fx_close_store(&fx);
     CHECK_INT_EQ(sqlite3_open(fx.path, &db), SQLITE_OK);
-    CHECK_INT_EQ(sqlite3_exec(db, "PRAGMA user_version = 4", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_INT_EQ(sqlite3_exec(db, "PRAGMA user_version = 5", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     struct store_options opt = { .backend = STORE_BACKEND_SQLITE };
     opt.sqlite.path = fx.path;
@@ -543,7 +543,7 @@ static void test_newer_schema_refused(void)
     CHECK(fx.s == NULL);
     /* The version this code writes is accepted. */
     CHECK_INT_EQ(sqlite3_open(fx.path, &db), SQLITE_OK);
-    CHECK_INT_EQ(sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_INT_EQ(sqlite3_exec(db, "PRAGMA user_version = 4", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     CHECK_OK(fx_open_store(&fx));
     fx_fini(&fx);

@@ -19,3 +19,11 @@ export const WebSocket = wsModule.WebSocket ?? wsModule.default;
 export const pure = await load('nostr-tools/pure');
 export const relayModule = await load('nostr-tools/relay');
 export const filterModule = await load('nostr-tools/filter');
+
+// Other client libraries, each exercised by clients.test.mjs.
+export const ndkModule = await load('@nostr-dev-kit/ndk');
+export const rxNostr = await load('rx-nostr');
+export const rxNostrCrypto = await load('rx-nostr-crypto');
+export const rxjs = await load('rxjs');
+export const nostrify = await load('@nostrify/nostrify');
+export const applesauceRelay = await load('applesauce-relay');

@@ -205,6 +205,11 @@ describe('malformed and refused frames', { timeout: TEST_TIMEOUT_MS }, () => {
         await stillServes();
     });
 
+    test('by default EOSE has exactly two elements (the NIP-67 hint is off)', async () => {
+        const { eose } = await c.query('plain-eose', { ids: [HEX] });
+        assert.deepEqual(eose, ['EOSE', 'plain-eose']);
+    });
+
     test('the 64-character limit counts characters, not UTF-8 bytes', async () => {
         // NIP-01: "max length 64 chars". 'é' is one character, two bytes.
         const id64 = 'é'.repeat(64);

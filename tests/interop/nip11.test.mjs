@@ -46,6 +46,8 @@ describe('NIP-11 relay information document', { timeout: TEST_TIMEOUT_MS }, () =
         assert.ok(doc.supported_nips.every(Number.isInteger), 'supported_nips holds integers');
         assert.ok(doc.supported_nips.includes(1), 'supports NIP-01');
         assert.ok(doc.supported_nips.includes(11), 'supports NIP-11');
+        assert.ok(!doc.supported_nips.includes(67), 'NIP-67 is off by default');
+        assert.deepEqual([...doc.supported_nips].sort((a, b) => a - b), doc.supported_nips, 'supported_nips is sorted');
         assert.equal(typeof doc.software, 'string');
         assert.ok(doc.software.length > 0);
         assert.equal(typeof doc.version, 'string');

@@ -79,7 +79,8 @@ describe('NIP-01 queries', { timeout: TEST_TIMEOUT_MS }, () => {
 
     before(async () => {
         const dir = makeTempDir('queries');
-        writeConfig(dir);
+        // NIP-67's hint is off by default; this file checks it, so it turns it on.
+        writeConfig(dir, { relay: { eose_finish_hint: true } });
         relay = await startRelay(dir);
         nt = await connectNostrTools(relay.url);
         c = await RawClient.open(relay.url);

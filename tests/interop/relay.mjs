@@ -94,8 +94,9 @@ function tomlString(s) {
 }
 
 // Writes the config file into dir and returns its path. `limits`, `relay`,
-// `storage` override single keys of the defaults below.
-export function writeConfig(dir, { relay = {}, limits = {}, storage = {}, logLevel = 'info' } = {}) {
+// `storage` override single keys of the defaults below; `search`, when
+// given, is written as the [search] table.
+export function writeConfig(dir, { relay = {}, limits = {}, storage = {}, search = null, logLevel = 'info' } = {}) {
     const r = {
         bind: '127.0.0.1',
         port: 0,
@@ -130,6 +131,12 @@ export function writeConfig(dir, { relay = {}, limits = {}, storage = {}, logLev
         lines.push(`${k} = ${v}`);
     }
     lines.push('', '[storage.sqlite]', `path = ${tomlString(path.join(dir, 'ostrich.db'))}`);
+    if (search !== null) {
+        lines.push('', '[search]');
+        for (const [k, v] of Object.entries(search)) {
+            lines.push(`${k} = ${v}`);
+        }
+    }
     lines.push('', '[log]', `level = ${tomlString(logLevel)}`, '');
     const file = path.join(dir, 'ostrich.toml');
     fs.writeFileSync(file, lines.join('\n'));
