@@ -24,6 +24,7 @@
 #include "nips/nip62.h"
 #include "store/store.h"
 #include "store/store_sqlite.h"
+#include "store_fx.h"
 #include "validate/event.h"
 
 #define SIG_ZEROS                                                      \
@@ -140,61 +141,9 @@ static void test_nip62_parse(void)
     }
 }
 
-/* ---- the store ---- */
-
-struct fx {
-    char dir[64];
-    char path[96];
-    struct store *s;
-    struct store_conn *w;
-    struct store_conn *r;
-};
-
-static int fx_open(struct fx *fx)
-{
-    struct store_options opt = { .backend = STORE_BACKEND_SQLITE };
-    opt.sqlite.path = fx->path;
-    int rc = store_open(&opt, &fx->s);
-    rc = rc == 0 ? store_conn_open(fx->s, STORE_ROLE_WRITER, &fx->w) : rc;
-    rc = rc == 0 ? store_conn_open(fx->s, STORE_ROLE_READER, &fx->r) : rc;
-    return rc;
-}
-
-static void fx_close(struct fx *fx)
-{
-    store_conn_close(fx->r);
-    store_conn_close(fx->w);
-    store_close(fx->s);
-    fx->r = fx->w = NULL;
-    fx->s = NULL;
-}
-
-static int fx_init(struct fx *fx)
-{
-    memset(fx, 0, sizeof(*fx));
-    snprintf(fx->dir, sizeof(fx->dir), "/tmp/ost-nip09-XXXXXX");
-    if (mkdtemp(fx->dir) == NULL) {
-        return OST_EIO;
-    }
-    snprintf(fx->path, sizeof(fx->path), "%s/ostrich.db", fx->dir);
-    return fx_open(fx);
-}
-
-static void fx_fini(struct fx *fx)
-{
-    static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
-    char p[160];
-    fx_close(fx);
-    for (size_t i = 0; i < 4; i++) {
-        snprintf(p, sizeof(p), "%s%s", fx->path, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(fx->dir);
-}
-
 /* Writes t[0..n) in one batch, each with what it deletes as the relay
  * parses it (relay URL URL), and writes each status into st. */
-static int write_batch(struct fx *fx, struct tev *t, size_t n, enum store_status *st)
+static int write_batch(struct store_fx *fx, struct tev *t, size_t n, enum store_status *st)
 {
     const struct event *evs[8];
     struct store_deletion *dels[8] = { NULL };
@@ -220,7 +169,7 @@ static int write_batch(struct fx *fx, struct tev *t, size_t n, enum store_status
 }
 
 /* Makes and writes one event; returns its status, or STORE_FAILED. */
-static enum store_status put(struct fx *fx, unsigned n, const char *pk, unsigned kind,
+static enum store_status put(struct store_fx *fx, unsigned n, const char *pk, unsigned kind,
                              long long created_at, const char *tags)
 {
     struct tev t;
@@ -245,7 +194,7 @@ static int count_hit(void *ud, const char *json, size_t len)
 
 /* Whether a query for id number n returns it. A failed query fails the
  * test, whichever answer the caller expects. */
-static bool has(struct fx *fx, unsigned n)
+static bool has(struct store_fx *fx, unsigned n)
 {
     char json[128];
     struct filter_limits lim;
@@ -277,8 +226,8 @@ static const char *e_tags(unsigned n)
 
 static void test_delete_by_e(void)
 {
-    struct fx fx;
-    CHECK_OK(fx_init(&fx));
+    struct store_fx fx;
+    CHECK_OK(store_fx_init(&fx, "nip09", false, 0));
     CHECK_INT_EQ(put(&fx, 1, PK_A, 1, T - 10, "[]"), STORE_STORED);
     CHECK_INT_EQ(put(&fx, 2, PK_A, 1, T - 10, "[]"), STORE_STORED);
     CHECK_INT_EQ(put(&fx, 100, PK_A, 5, T, e_tags(1)), STORE_STORED);
@@ -299,27 +248,27 @@ static void test_delete_by_e(void)
     /* Sending the deletion again is a duplicate; the record stays. */
     CHECK_INT_EQ(put(&fx, 100, PK_A, 5, T, e_tags(1)), STORE_DUPLICATE);
     /* After a restart too. */
-    fx_close(&fx);
-    CHECK_OK(fx_open(&fx));
+    store_fx_close(&fx);
+    CHECK_OK(store_fx_open(&fx));
     CHECK_INT_EQ(put(&fx, 1, PK_A, 1, T - 10, "[]"), STORE_DELETED);
-    fx_fini(&fx);
+    store_fx_fini(&fx);
 }
 
 static void test_delete_before_arrival(void)
 {
-    struct fx fx;
-    CHECK_OK(fx_init(&fx));
+    struct store_fx fx;
+    CHECK_OK(store_fx_init(&fx, "nip09", false, 0));
     /* The deletion comes first: the event is refused when it arrives. */
     CHECK_INT_EQ(put(&fx, 100, PK_A, 5, T, e_tags(1)), STORE_STORED);
     CHECK_INT_EQ(put(&fx, 1, PK_A, 1, T - 10, "[]"), STORE_DELETED);
     CHECK(!has(&fx, 1));
-    fx_fini(&fx);
+    store_fx_fini(&fx);
 }
 
 static void test_other_author(void)
 {
-    struct fx fx;
-    CHECK_OK(fx_init(&fx));
+    struct store_fx fx;
+    CHECK_OK(store_fx_init(&fx, "nip09", false, 0));
     CHECK_INT_EQ(put(&fx, 1, PK_A, 1, T - 10, "[]"), STORE_STORED);
     /* B asks to delete A's event: stored as any event, deletes nothing. */
     CHECK_INT_EQ(put(&fx, 100, PK_B, 5, T, e_tags(1)), STORE_STORED);
@@ -334,13 +283,13 @@ static void test_other_author(void)
     CHECK_INT_EQ(put(&fx, 102, PK_B, 5, T, "[[\"a\",\"30023:" PK_A ":x\"]]"), STORE_STORED);
     CHECK(has(&fx, 3));
     CHECK_INT_EQ(put(&fx, 4, PK_A, 30023, T - 5, "[[\"d\",\"x\"]]"), STORE_STORED);
-    fx_fini(&fx);
+    store_fx_fini(&fx);
 }
 
 static void test_delete_by_a(void)
 {
-    struct fx fx;
-    CHECK_OK(fx_init(&fx));
+    struct store_fx fx;
+    CHECK_OK(store_fx_init(&fx, "nip09", false, 0));
     CHECK_INT_EQ(put(&fx, 1, PK_A, 30023, T - 10, "[[\"d\",\"x\"]]"), STORE_STORED);
     CHECK_INT_EQ(put(&fx, 2, PK_A, 30023, T - 10, "[[\"d\",\"y\"]]"), STORE_STORED);
     CHECK_INT_EQ(put(&fx, 3, PK_A, 30024, T - 10, "[[\"d\",\"x\"]]"), STORE_STORED);
@@ -375,13 +324,13 @@ static void test_delete_by_a(void)
     CHECK_INT_EQ(put(&fx, 14, PK_A, 1, T - 10, "[]"), STORE_STORED);
     CHECK_INT_EQ(put(&fx, 104, PK_A, 5, T, "[[\"a\",\"1:" PK_A ":\"]]"), STORE_STORED);
     CHECK(has(&fx, 14));
-    fx_fini(&fx);
+    store_fx_fini(&fx);
 }
 
 static void test_delete_deletion(void)
 {
-    struct fx fx;
-    CHECK_OK(fx_init(&fx));
+    struct store_fx fx;
+    CHECK_OK(store_fx_init(&fx, "nip09", false, 0));
     CHECK_INT_EQ(put(&fx, 1, PK_A, 1, T - 10, "[]"), STORE_STORED);
     CHECK_INT_EQ(put(&fx, 100, PK_A, 5, T, e_tags(1)), STORE_STORED);
     /* NIP-09: a deletion request against a deletion request has no
@@ -393,15 +342,15 @@ static void test_delete_deletion(void)
     /* Nor is a deletion refused for having been named in one. */
     CHECK_INT_EQ(put(&fx, 103, PK_A, 5, T + 2, e_tags(102)), STORE_STORED);
     CHECK_INT_EQ(put(&fx, 102, PK_A, 5, T + 3, e_tags(1)), STORE_STORED);
-    fx_fini(&fx);
+    store_fx_fini(&fx);
 }
 
 static void test_same_batch(void)
 {
-    struct fx fx;
+    struct store_fx fx;
     struct tev t[4];
     enum store_status st[4];
-    CHECK_OK(fx_init(&fx));
+    CHECK_OK(store_fx_init(&fx, "nip09", false, 0));
     CHECK(tev_make(&t[0], 1, PK_A, 1, T - 10, "[]"));
     CHECK(tev_make(&t[1], 100, PK_A, 5, T, e_tags(1)));
     CHECK(tev_make(&t[2], 101, PK_A, 5, T, e_tags(2)));
@@ -416,13 +365,13 @@ static void test_same_batch(void)
     for (size_t i = 0; i < 4; i++) {
         buf_fini(&t[i].b);
     }
-    fx_fini(&fx);
+    store_fx_fini(&fx);
 }
 
 static void test_vanish(void)
 {
-    struct fx fx;
-    CHECK_OK(fx_init(&fx));
+    struct store_fx fx;
+    CHECK_OK(store_fx_init(&fx, "nip09", false, 0));
     CHECK_INT_EQ(put(&fx, 1, PK_A, 1, T - 10, "[]"), STORE_STORED);
     CHECK_INT_EQ(put(&fx, 2, PK_A, 30023, T - 5, "[[\"d\",\"x\"]]"), STORE_STORED);
     CHECK_INT_EQ(put(&fx, 3, PK_A, 5, T - 3, e_tags(50)), STORE_STORED);
@@ -464,7 +413,7 @@ static void test_vanish(void)
     CHECK(!has(&fx, 100));
     CHECK(has(&fx, 101));
     CHECK_INT_EQ(put(&fx, 11, PK_A, 1, T + 15, "[]"), STORE_VANISHED);
-    fx_fini(&fx);
+    store_fx_fini(&fx);
 }
 
 static void test_reasons(void)
@@ -499,8 +448,8 @@ static void exec_sql(const char *path, const char *sql)
 
 static void check_upgrade(const char *downgrade)
 {
-    struct fx fx;
-    CHECK_OK(fx_init(&fx));
+    struct store_fx fx;
+    CHECK_OK(store_fx_init(&fx, "nip09", false, 0));
     CHECK_INT_EQ(store_sqlite_schema_version(fx.w), STORE_SQLITE_SCHEMA_VERSION);
     /* Stored by an older relay: a note, and a deletion it did not apply. */
     struct tev t[2];
@@ -511,10 +460,10 @@ static void check_upgrade(const char *downgrade)
     CHECK_OK(store_write_batch(fx.w, evs, 2, res));
     buf_fini(&t[0].b);
     buf_fini(&t[1].b);
-    fx_close(&fx);
+    store_fx_close(&fx);
     exec_sql(fx.path, downgrade);
 
-    CHECK_OK(fx_open(&fx));
+    CHECK_OK(store_fx_open(&fx));
     CHECK_INT_EQ(store_sqlite_schema_version(fx.w), STORE_SQLITE_SCHEMA_VERSION);
     CHECK(has(&fx, 1));
     CHECK(has(&fx, 100));
@@ -523,11 +472,11 @@ static void check_upgrade(const char *downgrade)
     CHECK(!has(&fx, 1));
     CHECK_INT_EQ(put(&fx, 1, PK_A, 1, T - 10, "[]"), STORE_DELETED);
     /* Opening it again changes nothing. */
-    fx_close(&fx);
-    CHECK_OK(fx_open(&fx));
+    store_fx_close(&fx);
+    CHECK_OK(store_fx_open(&fx));
     CHECK_INT_EQ(store_sqlite_schema_version(fx.r), STORE_SQLITE_SCHEMA_VERSION);
     CHECK_INT_EQ(put(&fx, 1, PK_A, 1, T - 10, "[]"), STORE_DELETED);
-    fx_fini(&fx);
+    store_fx_fini(&fx);
 }
 
 static void test_migration_v2_to_v3(void)

@@ -26,6 +26,7 @@
 #include "store/batcher.h"
 #include "store/store.h"
 #include "store/store_sqlite.h"
+#include "store_fx.h"
 #include "validate/event.h"
 
 #define SIG_ZEROS                                                      \
@@ -190,67 +191,6 @@ static void test_reasons(void)
 
 /* ---- the store ---- */
 
-/* A store in a fresh temporary directory whose clock the test sets. */
-struct fx {
-    char dir[64];
-    char path[128];
-    _Atomic int64_t now;
-    struct store *s;
-    struct store_conn *w;
-    struct store_conn *r;
-};
-
-static int64_t fx_clock(void *ud)
-{
-    struct fx *fx = ud;
-    return atomic_load(&fx->now);
-}
-
-static int fx_open(struct fx *fx)
-{
-    struct store_options opt = { .backend = STORE_BACKEND_SQLITE };
-    opt.sqlite.path = fx->path;
-    opt.clock = fx_clock;
-    opt.clock_ud = fx;
-    int rc = store_open(&opt, &fx->s);
-    rc = rc == 0 ? store_conn_open(fx->s, STORE_ROLE_WRITER, &fx->w) : rc;
-    rc = rc == 0 ? store_conn_open(fx->s, STORE_ROLE_READER, &fx->r) : rc;
-    return rc;
-}
-
-static void fx_close(struct fx *fx)
-{
-    store_conn_close(fx->r);
-    store_conn_close(fx->w);
-    store_close(fx->s);
-    fx->r = fx->w = NULL;
-    fx->s = NULL;
-}
-
-static int fx_init(struct fx *fx)
-{
-    memset(fx, 0, sizeof(*fx));
-    atomic_store(&fx->now, NOW);
-    snprintf(fx->dir, sizeof(fx->dir), "/tmp/ost-nip40-XXXXXX");
-    if (mkdtemp(fx->dir) == NULL) {
-        return OST_EIO;
-    }
-    snprintf(fx->path, sizeof(fx->path), "%s/ostrich.db", fx->dir);
-    return fx_open(fx);
-}
-
-static void fx_fini(struct fx *fx)
-{
-    static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
-    char p[160];
-    fx_close(fx);
-    for (size_t i = 0; i < 4; i++) {
-        snprintf(p, sizeof(p), "%s%s", fx->path, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(fx->dir);
-}
-
 static int write_all(struct store_conn *c, struct tev *t, size_t n)
 {
     const struct event *evs[16] = { 0 };
@@ -326,7 +266,7 @@ static const char *const shapes[] = {
 };
 
 /* Event 1 never expires, 2 expires at NOW + 1, 3 at NOW + 2. */
-static void check_visible(struct fx *fx, size_t want)
+static void check_visible(struct store_fx *fx, size_t want)
 {
     for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
         size_t n_query = 0;
@@ -344,9 +284,9 @@ static void check_visible(struct fx *fx, size_t want)
 
 static void test_store_hides_expired(void)
 {
-    struct fx fx;
+    struct store_fx fx;
     struct tev t[3];
-    CHECK_OK(fx_init(&fx));
+    CHECK_OK(store_fx_init(&fx, "nip40", false, NOW));
     CHECK(tev_expiring(&t[0], 1, 0));
     CHECK(tev_expiring(&t[1], 2, NOW + 1));
     CHECK(tev_expiring(&t[2], 3, NOW + 2));
@@ -363,14 +303,14 @@ static void test_store_hides_expired(void)
     for (size_t i = 0; i < 3; i++) {
         buf_fini(&t[i].b);
     }
-    fx_fini(&fx);
+    store_fx_fini(&fx);
 }
 
 static void test_purge(void)
 {
-    struct fx fx;
+    struct store_fx fx;
     struct tev t[8];
-    CHECK_OK(fx_init(&fx));
+    CHECK_OK(store_fx_init(&fx, "nip40", false, NOW));
     /* 1 and 2 never expire; 3..8 expire at NOW + 1 .. NOW + 6. */
     for (unsigned i = 0; i < 8; i++) {
         CHECK(tev_expiring(&t[i], i + 1, i < 2 ? 0 : NOW + i - 1));
@@ -402,19 +342,19 @@ static void test_purge(void)
     for (size_t i = 0; i < 8; i++) {
         buf_fini(&t[i].b);
     }
-    fx_fini(&fx);
+    store_fx_fini(&fx);
 }
 
 /* The statements of a purge pass (as in store_sqlite.c) find their rows
  * through the partial index and tags_ev: no scan. */
 static void test_purge_plan(void)
 {
-    struct fx fx;
+    struct store_fx fx;
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     struct buf plan;
     buf_init(&plan);
-    CHECK_OK(fx_init(&fx));
+    CHECK_OK(store_fx_init(&fx, "nip40", false, NOW));
     CHECK_INT_EQ(sqlite3_open(fx.path, &db), SQLITE_OK);
     static const char *const sql[] = {
         "EXPLAIN QUERY PLAN DELETE FROM events WHERE rowid IN (SELECT rowid FROM events INDEXED BY"
@@ -441,7 +381,7 @@ static void test_purge_plan(void)
     }
     sqlite3_close(db);
     buf_fini(&plan);
-    fx_fini(&fx);
+    store_fx_fini(&fx);
 }
 
 /* Puts a current database back into the shape of version 1: no
@@ -465,9 +405,9 @@ static void downgrade_to_v1(const char *path)
 
 static void test_migration_v1_to_v2(void)
 {
-    struct fx fx;
+    struct store_fx fx;
     struct tev t[5];
-    CHECK_OK(fx_init(&fx));
+    CHECK_OK(store_fx_init(&fx, "nip40", false, NOW));
     CHECK_INT_EQ(store_sqlite_schema_version(fx.w), STORE_SQLITE_SCHEMA_VERSION);
     /* Written while the store knew nothing of expiration: ev.expiration 0. */
     CHECK(tev_make(&t[0], 1, "[[\"t\",\"x\"]]"));
@@ -477,10 +417,10 @@ static void test_migration_v1_to_v2(void)
     CHECK(tev_make(&t[3], 4, "[[\"t\",\"x\"],[\"expiration\",\"soon\"]]"));
     CHECK(tev_make(&t[4], 5, "[[\"t\",\"x\"],[\"expiration\",\"1\"],[\"expiration\",\"x\"]]"));
     CHECK_OK(write_all(fx.w, t, 5));
-    fx_close(&fx);
+    store_fx_close(&fx);
     downgrade_to_v1(fx.path);
 
-    CHECK_OK(fx_open(&fx));
+    CHECK_OK(store_fx_open(&fx));
     CHECK_INT_EQ(store_sqlite_schema_version(fx.w), STORE_SQLITE_SCHEMA_VERSION);
     CHECK_INT_EQ(rows(fx.path, "events"), 5);
     /* At NOW: event 5 (expired at 1) is hidden; 2 and 3 not yet. */
@@ -490,14 +430,14 @@ static void test_migration_v1_to_v2(void)
     CHECK_INT_EQ(store_purge_expired(fx.w, 100), 3);
     CHECK_INT_EQ(rows(fx.path, "events"), 2);
     /* Opening the upgraded database again changes nothing. */
-    fx_close(&fx);
-    CHECK_OK(fx_open(&fx));
+    store_fx_close(&fx);
+    CHECK_OK(store_fx_open(&fx));
     CHECK_INT_EQ(store_sqlite_schema_version(fx.r), STORE_SQLITE_SCHEMA_VERSION);
     CHECK_INT_EQ(rows(fx.path, "events"), 2);
     for (size_t i = 0; i < 5; i++) {
         buf_fini(&t[i].b);
     }
-    fx_fini(&fx);
+    store_fx_fini(&fx);
 }
 
 /* ---- the storage thread ---- */
@@ -531,10 +471,10 @@ static bool wait_stats(struct batcher *b, uint64_t events, uint64_t purged)
 
 static void test_batcher_purges(void)
 {
-    struct fx fx;
+    struct store_fx fx;
     struct batcher *b = NULL;
     _Atomic int n_done = 0;
-    CHECK_OK(fx_init(&fx));
+    CHECK_OK(store_fx_init(&fx, "nip40", false, NOW));
     struct batcher_config cfg = { .batch_wait_ms = 0, .purge_interval_ms = 10, .purge_max = 2 };
     CHECK_OK(batcher_new(fx.s, &cfg, on_done, (void *)&n_done, &b));
     for (unsigned i = 0; i < 5; i++) {
@@ -555,7 +495,7 @@ static void test_batcher_purges(void)
     batcher_free(b);
     CHECK_INT_EQ(atomic_load(&n_done), 5);
     CHECK_INT_EQ(rows(fx.path, "events"), 0);
-    fx_fini(&fx);
+    store_fx_fini(&fx);
 }
 
 CHECK_MAIN({ "parse", test_parse }, { "publish_rule", test_publish_rule },

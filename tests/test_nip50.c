@@ -22,6 +22,7 @@
 #include "filters/filter.h"
 #include "store/store.h"
 #include "store/store_sqlite.h"
+#include "store_fx.h"
 #include "validate/event.h"
 
 #define SIG_ZEROS                                                      \
@@ -172,70 +173,9 @@ static void test_live_match(void)
     }
 }
 
-/* ---- the store ---- */
-
-struct fx {
-    char dir[64];
-    char path[96];
-    struct store *s;
-    struct store_conn *w;
-    struct store_conn *r;
-    int64_t now;
-};
-
-static int64_t fx_clock(void *ud)
-{
-    return ((struct fx *)ud)->now;
-}
-
-static int fx_open(struct fx *fx)
-{
-    struct store_options opt = { .backend = STORE_BACKEND_SQLITE,
-                                 .clock = fx_clock,
-                                 .clock_ud = fx };
-    opt.sqlite.path = fx->path;
-    int rc = store_open(&opt, &fx->s);
-    rc = rc == 0 ? store_conn_open(fx->s, STORE_ROLE_WRITER, &fx->w) : rc;
-    rc = rc == 0 ? store_conn_open(fx->s, STORE_ROLE_READER, &fx->r) : rc;
-    return rc;
-}
-
-static void fx_close(struct fx *fx)
-{
-    store_conn_close(fx->r);
-    store_conn_close(fx->w);
-    store_close(fx->s);
-    fx->r = fx->w = NULL;
-    fx->s = NULL;
-}
-
-static int fx_init(struct fx *fx)
-{
-    memset(fx, 0, sizeof(*fx));
-    fx->now = T;
-    snprintf(fx->dir, sizeof(fx->dir), "/tmp/ost-nip50-XXXXXX");
-    if (mkdtemp(fx->dir) == NULL) {
-        return OST_EIO;
-    }
-    snprintf(fx->path, sizeof(fx->path), "%s/ostrich.db", fx->dir);
-    return fx_open(fx);
-}
-
-static void fx_fini(struct fx *fx)
-{
-    static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
-    char p[160];
-    fx_close(fx);
-    for (size_t i = 0; i < 4; i++) {
-        snprintf(p, sizeof(p), "%s%s", fx->path, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(fx->dir);
-}
-
 /* Stores one event that expires at expiration (0: never; what the
  * validation workers read from its tag, NIP-40); returns its status. */
-static enum store_status put_exp(struct fx *fx, unsigned n, const char *pk, unsigned kind,
+static enum store_status put_exp(struct store_fx *fx, unsigned n, const char *pk, unsigned kind,
                                  long long created_at, const char *tags, const char *content,
                                  int64_t expiration)
 {
@@ -251,7 +191,7 @@ static enum store_status put_exp(struct fx *fx, unsigned n, const char *pk, unsi
     return rc == 0 ? res.status : STORE_FAILED;
 }
 
-static enum store_status put(struct fx *fx, unsigned n, const char *pk, unsigned kind,
+static enum store_status put(struct store_fx *fx, unsigned n, const char *pk, unsigned kind,
                              long long created_at, const char *tags, const char *content)
 {
     return put_exp(fx, n, pk, kind, created_at, tags, content, 0);
@@ -271,7 +211,7 @@ static int collect(void *ud, const char *json, size_t len)
 
 /* The id numbers a query of the filters in json (a REQ's list) returns, in
  * order, and whether it was complete. */
-static void check_query(struct fx *fx, const char *json, const char *want, int is_complete)
+static void check_query(struct store_fx *fx, const char *json, const char *want, int is_complete)
 {
     struct filter_set *set = NULL;
     const char *reason = NULL;
@@ -292,7 +232,7 @@ static void check_query(struct fx *fx, const char *json, const char *want, int i
 }
 
 /* The count of the filters in json, or UINT64_MAX when counting failed. */
-static uint64_t count(struct fx *fx, const char *json)
+static uint64_t count(struct store_fx *fx, const char *json)
 {
     struct filter_set *set = NULL;
     const char *reason = NULL;
@@ -306,7 +246,7 @@ static uint64_t count(struct fx *fx, const char *json)
 }
 
 /* A small corpus: id numbers 1..7. */
-static void put_corpus(struct fx *fx)
+static void put_corpus(struct store_fx *fx)
 {
     CHECK_INT_EQ(put(fx, 1, PK_A, 1, T - 60, "[]", "Nostr relays are great"), STORE_STORED);
     CHECK_INT_EQ(put(fx, 2, PK_B, 1, T - 50, "[[\"t\",\"nostr\"]]", "nostr nostr nostr nostr"),
@@ -323,8 +263,8 @@ static void put_corpus(struct fx *fx)
 
 static void test_store_search(void)
 {
-    struct fx fx;
-    CHECK_OK(fx_init(&fx));
+    struct store_fx fx;
+    CHECK_OK(store_fx_init(&fx, "nip50", false, T));
     put_corpus(&fx);
     /* Relevance first: 2 says nostr four times; the others tie on counts
      * and follow in bm25 order (shorter documents first). */
@@ -372,14 +312,14 @@ static void test_store_search(void)
     CHECK_INT_EQ(count(&fx, "{\"search\":\"nostr\",\"kinds\":[1]}"), 3);
     CHECK_INT_EQ(count(&fx, "{\"search\":\"nostr\"},{\"search\":\"bitcoin\"}"), 6);
     CHECK_INT_EQ(count(&fx, "{\"search\":\"x*\\\"y\"}"), 0);
-    fx_fini(&fx);
+    store_fx_fini(&fx);
 }
 
 /* Whatever deletes an event's row takes it out of the index. */
 static void test_store_removed(void)
 {
-    struct fx fx;
-    CHECK_OK(fx_init(&fx));
+    struct store_fx fx;
+    CHECK_OK(store_fx_init(&fx, "nip50", false, T));
     /* Replaced: only the newest version is found, by its own words. */
     CHECK_INT_EQ(put(&fx, 1, PK_A, 0, T - 10, "[]", "old profile alpha"), STORE_STORED);
     CHECK_INT_EQ(put(&fx, 2, PK_A, 0, T, "[]", "new profile beta"), STORE_STORED);
@@ -412,13 +352,13 @@ static void test_store_removed(void)
                      NULL, NULL, NULL),
         SQLITE_OK);
     sqlite3_close(db);
-    fx_fini(&fx);
+    store_fx_fini(&fx);
 }
 
 static void test_query_plan(void)
 {
-    struct fx fx;
-    CHECK_OK(fx_init(&fx));
+    struct store_fx fx;
+    CHECK_OK(store_fx_init(&fx, "nip50", false, T));
     static const char *const filters[] = {
         "{\"search\":\"nostr\"}",
         "{\"search\":\"nostr\",\"kinds\":[1],\"since\":1}",
@@ -437,22 +377,22 @@ static void test_query_plan(void)
         buf_fini(&plan);
         filter_free(f);
     }
-    fx_fini(&fx);
+    store_fx_fini(&fx);
 }
 
 /* An older database gets its index built from the stored JSON. */
 static void check_upgrade(const char *downgrade)
 {
-    struct fx fx;
-    CHECK_OK(fx_init(&fx));
+    struct store_fx fx;
+    CHECK_OK(store_fx_init(&fx, "nip50", false, T));
     put_corpus(&fx);
-    fx_close(&fx);
+    store_fx_close(&fx);
     sqlite3 *db = NULL;
     CHECK_INT_EQ(sqlite3_open(fx.path, &db), SQLITE_OK);
     CHECK_INT_EQ(sqlite3_exec(db, downgrade, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
 
-    CHECK_OK(fx_open(&fx));
+    CHECK_OK(store_fx_open(&fx));
     CHECK_INT_EQ(store_sqlite_schema_version(fx.w), STORE_SQLITE_SCHEMA_VERSION);
     check_query(&fx, "{\"search\":\"nostr\"}", "2 5 1 3", 1);
     check_query(&fx, "{\"search\":\"cafe quoted\"}", "5", 1);
@@ -462,11 +402,11 @@ static void check_upgrade(const char *downgrade)
     uint8_t id[32] = { 0 };
     id[31] = 1;
     CHECK_INT_EQ(store_delete_ids(fx.w, (const uint8_t(*)[32])id, 1, NULL), 1);
-    fx_close(&fx);
-    CHECK_OK(fx_open(&fx));
+    store_fx_close(&fx);
+    CHECK_OK(store_fx_open(&fx));
     CHECK_INT_EQ(store_sqlite_schema_version(fx.r), STORE_SQLITE_SCHEMA_VERSION);
     check_query(&fx, "{\"search\":\"nostr\",\"kinds\":[1]}", "2 8 5", 1);
-    fx_fini(&fx);
+    store_fx_fini(&fx);
 }
 
 #define DOWN_TO_V3                                                                           \

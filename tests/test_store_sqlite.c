@@ -24,6 +24,7 @@
 #include "filters/filter.h"
 #include "store/store.h"
 #include "store/store_sqlite.h"
+#include "store_fx.h"
 #include "validate/event.h"
 
 /* hx(1, 1) and hx(1, 2), for filters written as literals. */
@@ -33,66 +34,6 @@
 #define SIG_ZEROS                                                      \
     "0000000000000000000000000000000000000000000000000000000000000000" \
     "0000000000000000000000000000000000000000000000000000000000000000"
-
-/* A store in a fresh temporary directory, with one writer and one reader. */
-struct fx {
-    char dir[64];
-    char data_dir[96];
-    char path[128];
-    struct store *s;
-    struct store_conn *w;
-    struct store_conn *r;
-};
-
-static int fx_open_store(struct fx *fx)
-{
-    struct store_options opt = { .backend = STORE_BACKEND_SQLITE };
-    opt.sqlite.path = fx->path;
-    int rc = store_open(&opt, &fx->s);
-    if (rc == 0) {
-        rc = store_conn_open(fx->s, STORE_ROLE_WRITER, &fx->w);
-    }
-    if (rc == 0) {
-        rc = store_conn_open(fx->s, STORE_ROLE_READER, &fx->r);
-    }
-    return rc;
-}
-
-static void fx_close_store(struct fx *fx)
-{
-    store_conn_close(fx->r);
-    store_conn_close(fx->w);
-    store_close(fx->s);
-    fx->r = fx->w = NULL;
-    fx->s = NULL;
-}
-
-/* The database goes in a data/ directory that does not exist yet, so every
- * open also tests that the store creates it. */
-static int fx_init(struct fx *fx)
-{
-    memset(fx, 0, sizeof(*fx));
-    snprintf(fx->dir, sizeof(fx->dir), "/tmp/ost-store-XXXXXX");
-    if (mkdtemp(fx->dir) == NULL) {
-        return OST_EIO;
-    }
-    snprintf(fx->data_dir, sizeof(fx->data_dir), "%s/data", fx->dir);
-    snprintf(fx->path, sizeof(fx->path), "%s/ostrich.db", fx->data_dir);
-    return fx_open_store(fx);
-}
-
-static void fx_fini(struct fx *fx)
-{
-    static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
-    char p[160];
-    fx_close_store(fx);
-    for (size_t i = 0; i < 4; i++) {
-        snprintf(p, sizeof(p), "%s%s", fx->path, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(fx->data_dir);
-    rmdir(fx->dir);
-}
 
 /* An event built from its parts; json must outlive ev. */
 struct tev {
@@ -254,9 +195,9 @@ __attribute__((format(printf, 2, 3))) static int parse_set(struct filter_set **o
 
 static void test_open_and_roles(void)
 {
-    struct fx fx;
+    struct store_fx fx;
     struct stat st;
-    CHECK_OK(fx_init(&fx));
+    CHECK_OK(store_fx_init(&fx, "store", true, 0));
     CHECK(stat(fx.path, &st) == 0);
     CHECK_STR_EQ(store_backend_name(fx.s), "sqlite");
     CHECK_INT_EQ(store_sqlite_schema_version(fx.w), STORE_SQLITE_SCHEMA_VERSION);
@@ -271,7 +212,7 @@ static void test_open_and_roles(void)
     CHECK_INT_EQ(rc, OST_EINVAL);
     CHECK_INT_EQ(status, STORE_FAILED);
     CHECK_INT_EQ(store_delete_ids(fx.r, NULL, 0, NULL), OST_EINVAL);
-    fx_fini(&fx);
+    store_fx_fini(&fx);
 
     /* Bad options. */
     struct store *s = NULL;
@@ -292,11 +233,11 @@ static void test_open_and_roles(void)
 
 static void test_duplicates(void)
 {
-    struct fx fx;
+    struct store_fx fx;
     struct tev t[3];
     enum store_status st[3];
     struct hits h = { 0 };
-    CHECK_OK(fx_init(&fx));
+    CHECK_OK(store_fx_init(&fx, "store", true, 0));
     CHECK(tev_make(&t[0], 1, 1, 1, 100, 1, "[]"));
     CHECK(tev_make(&t[1], 1, 2, 1, 100, 1, "[]"));
     CHECK(tev_make(&t[2], 1, 2, 1, 100, 1, "[]"));
@@ -311,7 +252,7 @@ static void test_duplicates(void)
     CHECK_INT_EQ(h.n, 2);
     hits_clear(&h);
     tevs_free(t, 3);
-    fx_fini(&fx);
+    store_fx_fini(&fx);
 }
 
 /* Queries (pubkey, kind) and checks that exactly want is there. */
@@ -329,8 +270,8 @@ static bool only_version(struct store_conn *c, unsigned pk, unsigned kind, const
 static void test_replaceable(void)
 {
     static const unsigned kinds[] = { 0, 3, 10000, 10002, 19999 };
-    struct fx fx;
-    CHECK_OK(fx_init(&fx));
+    struct store_fx fx;
+    CHECK_OK(store_fx_init(&fx, "store", true, 0));
     for (size_t k = 0; k < 5; k++) {
         unsigned kind = kinds[k], pk = 10 + (unsigned)k, n = 10 * (unsigned)k;
         struct tev t[6];
@@ -366,15 +307,15 @@ static void test_replaceable(void)
         CHECK(only_version(fx.r, pk, kind, &t[3]));
         tevs_free(t, 6);
     }
-    fx_fini(&fx);
+    store_fx_fini(&fx);
 }
 
 static void test_replaceable_in_one_batch(void)
 {
-    struct fx fx;
+    struct store_fx fx;
     struct tev t[4];
     enum store_status st[4];
-    CHECK_OK(fx_init(&fx));
+    CHECK_OK(store_fx_init(&fx, "store", true, 0));
     /* Old then new within one batch: both stored, the old one replaced. */
     CHECK(tev_make(&t[0], 1, 1, 1, 100, 0, "[]"));
     CHECK(tev_make(&t[1], 1, 2, 1, 200, 0, "[]"));
@@ -389,16 +330,16 @@ static void test_replaceable_in_one_batch(void)
     CHECK(only_version(fx.r, 1, 0, &t[1]));
     CHECK(only_version(fx.r, 2, 10002, &t[2]));
     tevs_free(t, 4);
-    fx_fini(&fx);
+    store_fx_fini(&fx);
 }
 
 static void test_addressable(void)
 {
-    struct fx fx;
+    struct store_fx fx;
     struct tev t[9];
     enum store_status st[9];
     struct hits h = { 0 };
-    CHECK_OK(fx_init(&fx));
+    CHECK_OK(store_fx_init(&fx, "store", true, 0));
     CHECK(tev_make(&t[0], 1, 1, 1, 100, 30023, "[[\"d\",\"a\"]]"));
     CHECK(tev_make(&t[1], 1, 2, 1, 100, 30023, "[[\"d\",\"b\"]]"));
     /* The same address "a", newer, written with an escape and a later d. */
@@ -431,16 +372,16 @@ static void test_addressable(void)
     CHECK_INT_EQ(h.n, 3); /* t[2], t[6], t[7] */
     hits_clear(&h);
     tevs_free(t, 9);
-    fx_fini(&fx);
+    store_fx_fini(&fx);
 }
 
 static void test_regular_kinds(void)
 {
-    struct fx fx;
+    struct store_fx fx;
     struct tev t[4];
     enum store_status st[4];
     uint64_t count = 0;
-    CHECK_OK(fx_init(&fx));
+    CHECK_OK(store_fx_init(&fx, "store", true, 0));
     /* Kind 5 (deletion) and others are stored as they are, every version. */
     CHECK(tev_make(&t[0], 1, 1, 1, 100, 5, "[[\"e\",\"00\"]]"));
     CHECK(tev_make(&t[1], 1, 2, 1, 100, 5, "[]"));
@@ -455,7 +396,7 @@ static void test_regular_kinds(void)
     COUNT(fx.r, &count, "{\"kinds\":[1]}");
     CHECK_INT_EQ(count, 2);
     tevs_free(t, 4);
-    fx_fini(&fx);
+    store_fx_fini(&fx);
 }
 
 static void test_raw_bytes_exact(void)
@@ -469,11 +410,11 @@ static void test_raw_bytes_exact(void)
         "000000001\", \"created_at\":1700000000, \"tags\":[[\"t\",\"caf\\u00e9\"],[\"alt\","
         "\"\\ud83d\\ude00\"]], \"content\":\"caf\\u00e9 \\ud83d\\ude00 \\\"q\\\" \\/ \\n\\t"
         "\\u0000 \xc3\xa9\", \"sig\":\"" SIG_ZEROS "\" }";
-    struct fx fx;
+    struct store_fx fx;
     struct tev t;
     enum store_status st;
     struct hits h = { 0 };
-    CHECK_OK(fx_init(&fx));
+    CHECK_OK(store_fx_init(&fx, "store", true, 0));
     buf_init(&t.json);
     CHECK_OK(buf_append(&t.json, raw, sizeof(raw) - 1));
     CHECK(tev_parse(&t));
@@ -490,23 +431,23 @@ static void test_raw_bytes_exact(void)
     CHECK_MEM_EQ(h.json[0], raw, sizeof(raw) - 1);
     hits_clear(&h);
     tevs_free(&t, 1);
-    fx_fini(&fx);
+    store_fx_fini(&fx);
 }
 
 static void test_restart(void)
 {
-    struct fx fx;
+    struct store_fx fx;
     struct tev t[40];
     enum store_status st[40];
     struct hits h = { 0 };
     uint64_t count = 0;
-    CHECK_OK(fx_init(&fx));
+    CHECK_OK(store_fx_init(&fx, "store", true, 0));
     for (unsigned i = 0; i < 40; i++) {
         CHECK(tev_make(&t[i], 2, i, i % 3, 1000 + i, i < 39 ? 1 : 0, "[[\"t\",\"keep\"]]"));
     }
     CHECK_OK(write_tevs(fx.w, t, 40, st));
-    fx_close_store(&fx);
-    CHECK_OK(fx_open_store(&fx));
+    store_fx_close(&fx);
+    CHECK_OK(store_fx_open(&fx));
     CHECK_INT_EQ(store_sqlite_schema_version(fx.r), STORE_SQLITE_SCHEMA_VERSION);
     COUNT(fx.r, &count, "{\"#t\":[\"keep\"]}");
     CHECK_INT_EQ(count, 40);
@@ -525,15 +466,15 @@ static void test_restart(void)
     CHECK_OK(write_tevs(fx.w, t, 1, st));
     CHECK_INT_EQ(st[0], STORE_DUPLICATE);
     tevs_free(t, 40);
-    fx_fini(&fx);
+    store_fx_fini(&fx);
 }
 
 static void test_newer_schema_refused(void)
 {
-    struct fx fx;
+    struct store_fx fx;
     sqlite3 *db = NULL;
-    CHECK_OK(fx_init(&fx));
-    fx_close_store(&fx);
+    CHECK_OK(store_fx_init(&fx, "store", true, 0));
+    store_fx_close(&fx);
     CHECK_INT_EQ(sqlite3_open(fx.path, &db), SQLITE_OK);
     CHECK_INT_EQ(sqlite3_exec(db, "PRAGMA user_version = 5", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
@@ -545,8 +486,8 @@ static void test_newer_schema_refused(void)
     CHECK_INT_EQ(sqlite3_open(fx.path, &db), SQLITE_OK);
     CHECK_INT_EQ(sqlite3_exec(db, "PRAGMA user_version = 4", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
-    CHECK_OK(fx_open_store(&fx));
-    fx_fini(&fx);
+    CHECK_OK(store_fx_open(&fx));
+    store_fx_fini(&fx);
 }
 
 /* Plans of the main filter shapes: each is a SEARCH on the index named, and
@@ -580,9 +521,9 @@ static void test_query_plans(void)
         { "{\"until\":20,\"limit\":5}", "SEARCH events USING INDEX events_created (created_at<?)",
           true },
     };
-    struct fx fx;
+    struct store_fx fx;
     struct buf plan;
-    CHECK_OK(fx_init(&fx));
+    CHECK_OK(store_fx_init(&fx, "store", true, 0));
     buf_init(&plan);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct filter_set *set = NULL;
@@ -610,17 +551,17 @@ static void test_query_plans(void)
     CHECK_OK(rc);
     CHECK(strstr(buf_cstr(&plan), "USE TEMP B-TREE FOR RIGHT PART OF ORDER BY") != NULL);
     buf_fini(&plan);
-    fx_fini(&fx);
+    store_fx_fini(&fx);
 }
 
 static void test_limits_and_merge(void)
 {
-    struct fx fx;
+    struct store_fx fx;
     struct tev t[6];
     enum store_status st[6];
     struct hits h = { 0 };
     uint64_t count = 0;
-    CHECK_OK(fx_init(&fx));
+    CHECK_OK(store_fx_init(&fx, "store", true, 0));
     /* t[1] and t[2] tie on created_at: the lower id comes first. */
     CHECK(tev_make(&t[0], 1, 1, 1, 300, 1, "[[\"t\",\"a\"]]"));
     CHECK(tev_make(&t[1], 1, 2, 2, 200, 1, "[[\"t\",\"a\"],[\"t\",\"b\"]]"));
@@ -672,17 +613,17 @@ static void test_limits_and_merge(void)
     COUNT(fx.r, &count, "{\"#t\":[\"b\"]}");
     CHECK_INT_EQ(count, 2);
     tevs_free(t, 6);
-    fx_fini(&fx);
+    store_fx_fini(&fx);
 }
 
 static void test_delete_ids(void)
 {
-    struct fx fx;
+    struct store_fx fx;
     struct tev t[3];
     enum store_status st[3];
     uint64_t count = 0;
     uint8_t ids[3][32], pk[32];
-    CHECK_OK(fx_init(&fx));
+    CHECK_OK(store_fx_init(&fx, "store", true, 0));
     for (unsigned i = 0; i < 3; i++) {
         CHECK(tev_make(&t[i], 1, i, 1, 100 + i, 1, "[[\"t\",\"x\"]]"));
         memcpy(ids[i], t[i].ev.id, 32);
@@ -701,7 +642,7 @@ static void test_delete_ids(void)
     CHECK_OK(write_tevs(fx.w, t, 1, st));
     CHECK_INT_EQ(st[0], STORE_STORED);
     tevs_free(t, 3);
-    fx_fini(&fx);
+    store_fx_fini(&fx);
 }
 
 static void test_reasons(void)
@@ -1009,7 +950,7 @@ static bool has_seek(const struct filter *f)
 static void test_differential(void)
 {
     uint64_t seed = DIFF_SEED;
-    struct fx fx;
+    struct store_fx fx;
     struct dev *devs = calloc(DIFF_EVENTS, sizeof(*devs));
     struct diff_key *want = calloc(DIFF_EVENTS, sizeof(*want));
     struct diff_key *scratch = calloc(DIFF_EVENTS, sizeof(*scratch));
@@ -1019,7 +960,7 @@ static void test_differential(void)
     buf_init(&text);
     buf_init(&plan);
     CHECK(devs != NULL && want != NULL && scratch != NULL && in_union != NULL);
-    CHECK_OK(fx_init(&fx));
+    CHECK_OK(store_fx_init(&fx, "store", true, 0));
     for (unsigned i = 0; i < DIFF_EVENTS; i++) {
         CHECK(dev_make(devs, i, &seed));
     }
@@ -1087,7 +1028,7 @@ static void test_differential(void)
     free(in_union);
     buf_fini(&text);
     buf_fini(&plan);
-    fx_fini(&fx);
+    store_fx_fini(&fx);
 }
 
 /* Sequence numbers grow with every stored event and are never reused, even
@@ -1121,8 +1062,8 @@ static int snapshot(struct store_conn *c, uint64_t *seq)
 
 static void test_sequence_numbers(void)
 {
-    struct fx fx;
-    CHECK_OK(fx_init(&fx));
+    struct store_fx fx;
+    CHECK_OK(store_fx_init(&fx, "store", true, 0));
     uint64_t snap = 99, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
     CHECK_OK(snapshot(fx.r, &snap));
     CHECK_INT_EQ(snap, 0); /* nothing stored yet */
@@ -1138,8 +1079,8 @@ static void test_sequence_numbers(void)
     CHECK_OK(store_seq(fx.w, &t[2], &s3));
     CHECK(s1 < s2 && s2 < s3);
     /* Reopening keeps counting up: a restart never reuses a number. */
-    fx_close_store(&fx);
-    CHECK_OK(fx_open_store(&fx));
+    store_fx_close(&fx);
+    CHECK_OK(store_fx_open(&fx));
     CHECK_OK(snapshot(fx.r, &snap));
     CHECK_INT_EQ(snap, s3);
     CHECK_OK(store_seq(fx.w, &t[3], &s4));
@@ -1147,7 +1088,7 @@ static void test_sequence_numbers(void)
     CHECK_OK(snapshot(fx.r, &snap));
     CHECK_INT_EQ(snap, s4);
     tevs_free(t, 4);
-    fx_fini(&fx);
+    store_fx_fini(&fx);
 }
 
 /* NIP-67: a query is complete when no filter was cut by its limit. */
@@ -1167,8 +1108,8 @@ static int complete_for(struct store_conn *c, const char *filters, bool *is_comp
 
 static void test_completeness(void)
 {
-    struct fx fx;
-    CHECK_OK(fx_init(&fx));
+    struct store_fx fx;
+    CHECK_OK(store_fx_init(&fx, "store", true, 0));
     struct tev t[3];
     enum store_status st[3];
     for (unsigned i = 0; i < 3; i++) {
@@ -1196,7 +1137,7 @@ static void test_completeness(void)
         }
         CHECK(is_complete == cases[i].want);
     }
-    fx_fini(&fx);
+    store_fx_fini(&fx);
 }
 
 CHECK_MAIN({ "open_and_roles", test_open_and_roles }, { "duplicates", test_duplicates },
