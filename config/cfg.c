@@ -157,6 +157,15 @@ static const struct cfg_option options[] = {
 
     OPT_BOOL(search.enabled, 1, "NIP-50: serve filters with \"search\" (full-text, over content)"),
 
+    OPT_BOOL(nips.nip09, 1, "NIP-09: kind 5 deletion requests delete; false: stored as ordinary"),
+    OPT_BOOL(nips.nip13, 1, "NIP-13: proof of work is checked; false: never"),
+    OPT_BOOL(nips.nip40, 1, "NIP-40: \"expiration\" tags are honoured; false: ignored"),
+    OPT_BOOL(nips.nip42, 1, "NIP-42: AUTH challenges and authentication; false: AUTH refused"),
+    OPT_BOOL(nips.nip45, 1, "NIP-45: COUNT is served; false: refused"),
+    OPT_BOOL(nips.nip62, 1, "NIP-62: kind 62 requests to vanish delete; false: stored as ordinary"),
+    OPT_BOOL(nips.nip70, 1,
+             "NIP-70: [\"-\"] events only from their authenticated author; false: from anyone"),
+
     OPT_ENUM(log.level, LOG_LEVEL_INFO, level_names,
              "least severe messages logged: error, warn, info or debug"),
 };
@@ -562,6 +571,17 @@ static int apply_entry(struct cfg *c, const struct toml_entry *e, struct buf *ms
     return 0;
 }
 
+/* The line of whichever of keys a and b the document sets last, with that
+ * key; the line of the one it sets; or line 0 and key b. */
+static void later_of(const struct toml_doc *doc, const char *a, const char *b, int *line,
+                     const char **key)
+{
+    const struct toml_entry *ea = toml_find(doc, a), *eb = toml_find(doc, b);
+    const struct toml_entry *at = ea == NULL || (eb != NULL && eb->line > ea->line) ? eb : ea;
+    *line = at ? at->line : 0;
+    *key = at ? at->key : b;
+}
+
 /* Checks each pair of set-together options. The line reported is that of
  * whichever of the two keys the document sets last, or of the one it sets. */
 static int check_pairs(const struct cfg *c, const struct toml_doc *doc, const char *name,
@@ -574,11 +594,48 @@ static int check_pairs(const struct cfg *c, const struct toml_doc *doc, const ch
         if (has_a == has_b) {
             continue;
         }
-        const struct toml_entry *ea = toml_find(doc, key[0]), *eb = toml_find(doc, key[1]);
-        const struct toml_entry *at = ea == NULL || (eb != NULL && eb->line > ea->line) ? eb : ea;
+        int line;
+        const char *at;
+        later_of(doc, key[0], key[1], &line, &at);
         char problem[160];
         snprintf(problem, sizeof(problem), "%s and %s must be set together", key[0], key[1]);
-        return report(err, name, at ? at->line : 0, at ? at->key : key[1], problem, OST_EINVAL);
+        return report(err, name, line, at, problem, OST_EINVAL);
+    }
+    return 0;
+}
+
+/* Options that need an optional NIP which [nips] turns off. The line
+ * reported is that of the option or of the NIP's switch, as in check_pairs. */
+static int check_nips(const struct cfg *c, const struct toml_doc *doc, const char *name,
+                      struct buf *err)
+{
+    const struct {
+        bool is_used;
+        bool is_nip_on;
+        const char *key;
+        const char *nip_key;
+        const char *problem;
+    } needs[] = {
+        { c->limits.min_pow_difficulty > 0, c->nips.nip13, "limits.min_pow_difficulty",
+          "nips.nip13", "limits.min_pow_difficulty above 0 needs nips.nip13 = true" },
+        { c->auth.required_for_write, c->nips.nip42, "auth.required_for_write", "nips.nip42",
+          "auth.required_for_write = true needs nips.nip42 = true" },
+        { c->auth.required_for_read, c->nips.nip42, "auth.required_for_read", "nips.nip42",
+          "auth.required_for_read = true needs nips.nip42 = true" },
+        { c->auth.allow_pubkeys.n > 0, c->nips.nip42, "auth.allow_pubkeys", "nips.nip42",
+          "a non-empty auth.allow_pubkeys needs nips.nip42 = true" },
+        { c->auth.protect_dms, c->nips.nip42, "auth.protect_dms", "nips.nip42",
+          "auth.protect_dms = true needs nips.nip42 = true: without authentication no one "
+          "could be shown a direct message; set protect_dms = false to serve them to all" },
+    };
+    for (size_t i = 0; i < sizeof(needs) / sizeof(needs[0]); i++) {
+        if (!needs[i].is_used || needs[i].is_nip_on) {
+            continue;
+        }
+        int line;
+        const char *key;
+        later_of(doc, needs[i].key, needs[i].nip_key, &line, &key);
+        return report(err, name, line, key, needs[i].problem, OST_EINVAL);
     }
     return 0;
 }
@@ -610,6 +667,9 @@ int cfg_load_string(struct cfg *c, const char *name, const char *text, size_t le
     }
     if (rc == 0) {
         rc = check_pairs(&tmp, doc, name, err);
+    }
+    if (rc == 0) {
+        rc = check_nips(&tmp, doc, name, err);
     }
     if (rc < 0) {
         cfg_fini(&tmp);

@@ -102,6 +102,17 @@ struct cfg {
     struct {
         bool enabled; /* NIP-50 search filters; false: refused */
     } search;
+    /* Optional NIPs; false leaves one out entirely (README, config/ostrich.toml).
+     * NIP-50 is [search] enabled and NIP-67 [relay] eose_finish_hint. */
+    struct {
+        bool nip09; /* deletion requests */
+        bool nip13; /* proof of work */
+        bool nip40; /* expiration */
+        bool nip42; /* authentication */
+        bool nip45; /* COUNT */
+        bool nip62; /* requests to vanish */
+        bool nip70; /* protected events */
+    } nips;
     struct {
         enum log_level level;
     } log;

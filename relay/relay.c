@@ -75,12 +75,6 @@ static void raise_fd_limit(void)
     }
 }
 
-static int cmp_nip(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 static int build_documents(struct relay *r)
 {
     const struct cfg *c = r->cfg;
@@ -92,22 +86,28 @@ static int build_documents(struct relay *r)
         .software = "ostrich",
         .version = OSTRICH_VERSION,
     };
-    /* Only what this build implements and enables: NIP-01, NIP-11, NIP-13
-     * (the check runs even with no minimum, which the document states) and
-     * NIP-40; NIP-42 and NIP-70 are always on ([auth] says what needs it).
-     * NIP-09 and NIP-62 are always on; a vanish request names this relay
-     * by [auth] relay_url or "ALL_RELAYS". NIP-50 only with [search]
-     * enabled. */
-    static const uint32_t nips[] = { 1, 9, 11, 13, 40, 42, 45, 62, 70 };
-    memcpy(info.supported_nips, nips, sizeof(nips));
-    info.n_nips = sizeof(nips) / sizeof(nips[0]);
-    if (c->relay.eose_finish_hint) {
-        info.supported_nips[info.n_nips++] = 67;
+    /* Only what this build implements and enables: NIP-01 and NIP-11
+     * always; the optional ones by [nips] (NIP-13 is listed with a minimum
+     * of 0 too, which the document states as min_pow_difficulty), NIP-50 by [search] enabled and
+     * NIP-67 by [relay] eose_finish_hint. A NIP-62 vanish request names this relay by [auth]
+     * relay_url or "ALL_RELAYS". In ascending order, as the document lists them. */
+    const struct {
+        uint32_t nip;
+        bool is_on;
+    } nips[] = {
+        { 1, true },           { 9, c->nips.nip09 },
+        { 11, true },          { 13, c->nips.nip13 },
+        { 40, c->nips.nip40 }, { 42, c->nips.nip42 },
+        { 45, c->nips.nip45 }, { 50, c->search.enabled },
+        { 62, c->nips.nip62 }, { 67, c->relay.eose_finish_hint },
+        { 70, c->nips.nip70 },
+    };
+    _Static_assert(sizeof(nips) / sizeof(nips[0]) <= NIP11_MAX_NIPS, "too many NIPs for NIP-11");
+    for (size_t i = 0; i < sizeof(nips) / sizeof(nips[0]); i++) {
+        if (nips[i].is_on) {
+            info.supported_nips[info.n_nips++] = nips[i].nip;
+        }
     }
-    if (c->search.enabled) {
-        info.supported_nips[info.n_nips++] = 50;
-    }
-    qsort(info.supported_nips, info.n_nips, sizeof(info.supported_nips[0]), cmp_nip);
     info.limitation = (struct nip11_limitation){
         .max_message_length = (uint64_t)c->limits.max_message_bytes,
         .max_subscriptions = (uint64_t)c->limits.max_subscriptions,
@@ -119,8 +119,9 @@ static int build_documents(struct relay *r)
         .created_at_lower_limit = c->limits.created_at_lower_limit,
         .created_at_upper_limit = c->limits.created_at_upper_limit,
         .default_limit = (uint64_t)c->limits.default_limit,
-        .min_pow_difficulty = (uint64_t)c->limits.min_pow_difficulty,
-        /* NIP-42 is always on; these say what it is required for. */
+        /* cfg refuses a minimum with NIP-13 off; 0 is the neutral value. */
+        .min_pow_difficulty = c->nips.nip13 ? (uint64_t)c->limits.min_pow_difficulty : 0,
+        /* What NIP-42 is required for; cfg refuses either with NIP-42 off. */
         .auth_required = c->auth.required_for_write || c->auth.required_for_read,
         .restricted_writes = c->auth.required_for_write || c->auth.allow_pubkeys.n > 0,
     };
@@ -150,6 +151,7 @@ static void configure(struct relay *r)
         .nip11_json = r->nip11.data,
         .html_page = r->html.data,
         .eose_finish_hint = c->relay.eose_finish_hint,
+        .is_auth_enabled = c->nips.nip42,
         .conn_limits = {
             .max_message_bytes = (size_t)c->limits.max_message_bytes,
             .max_outbound_bytes = (size_t)c->limits.max_outbound_bytes,

@@ -32,6 +32,8 @@
 #define R_DUPLICATE "duplicate: already have this event"
 #define R_NO_ID     "invalid: event has no readable id; see the NOTICE reason"
 #define R_AUTH_KIND "invalid: kind 22242 events are sent with AUTH and never published"
+#define R_AUTH_OFF  "unsupported: authentication is disabled on this relay"
+#define R_COUNT_OFF "unsupported: COUNT is disabled on this relay"
 
 /* How long a shutdown may spend answering and flushing. */
 #define DRAIN_TIMEOUT_MS 10000

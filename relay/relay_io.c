@@ -138,6 +138,11 @@ static void on_event_msg(struct relay *r, struct conn *c, const struct proto_msg
     uint8_t id[32] = { 0 };
     bool has_id = event_peek_id(m->event, m->event_len, id) == 0;
     const char *reason = NULL;
+    if (m->type == PROTO_AUTH && !r->cfg->nips.nip42) {
+        /* No challenge was sent, so there is nothing an AUTH could answer. */
+        server_send_notice(r->server, c, R_AUTH_OFF);
+        return;
+    }
     if (server_is_stopping(r->server)) {
         reason = R_SHUTTING_DOWN;
     } else if (m->type == PROTO_AUTH || nip42_check_write(&r->auth, &c->auth, &reason) == 0) {
@@ -255,7 +260,9 @@ static void on_count_msg(struct relay *r, struct conn *c, const struct proto_msg
 {
     const char *reason = NULL;
     struct filter_set *set = NULL;
-    if (server_is_stopping(r->server)) {
+    if (!r->cfg->nips.nip45) {
+        reason = R_COUNT_OFF;
+    } else if (server_is_stopping(r->server)) {
         reason = R_SHUTTING_DOWN;
     } else if (filter_set_parse(m->filters, m->filters_len, &r->flim, r->max_filters, &set,
                                 &reason) == 0) {

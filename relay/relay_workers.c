@@ -83,10 +83,13 @@ static void on_validated(void *ud, struct vpool_result *res)
     /* Policy on a valid event, before it is stored or passed on: NIP-13
      * proof of work, then NIP-40 expiration, which also records the
      * expiration time in res->ev for the store. Both reasons outlive the
-     * queue to the io thread (nips/nip13.h). */
+     * queue to the io thread (nips/nip13.h). Each only when [nips] has it
+     * on; with NIP-40 off res->ev.expiration stays 0 from event_parse, so
+     * the event is stored as one that never expires. */
+    const struct cfg *c = r->cfg;
     const char *policy_reason = NULL;
-    if (nip13_check(r->pow, &res->ev, &policy_reason) < 0 ||
-        nip40_check(&res->ev, (int64_t)time(NULL), &policy_reason) < 0) {
+    if ((c->nips.nip13 && nip13_check(r->pow, &res->ev, &policy_reason) < 0) ||
+        (c->nips.nip40 && nip40_check(&res->ev, (int64_t)time(NULL), &policy_reason) < 0)) {
         post_ok(r, res->conn_id, res->ev.id, false, policy_reason);
         free(res->json);
         return;
@@ -99,12 +102,13 @@ static void on_validated(void *ud, struct vpool_result *res)
         return;
     }
     /* NIP-09 and NIP-62: what the event deletes travels with it, so the
-     * store deletes it in the transaction that stores the event. */
+     * store deletes it in the transaction that stores the event. With the
+     * NIP off the event carries no deletion and is stored as any other. */
     struct store_deletion *del = NULL;
     int rc = 0;
-    if (res->ev.kind == NIP09_KIND) {
+    if (res->ev.kind == NIP09_KIND && c->nips.nip09) {
         rc = nip09_parse(&res->ev, &del);
-    } else if (res->ev.kind == NIP62_KIND) {
+    } else if (res->ev.kind == NIP62_KIND && c->nips.nip62) {
         rc = nip62_parse(&res->ev, r->auth.relay_url, &del);
     }
     if (rc < 0) {
@@ -152,9 +156,11 @@ void relay__on_verified(void *ud, struct vpool_result *res)
         free(res->json);
         return;
     }
-    if (res->ev.kind == NIP42_KIND) {
+    /* With NIP-42 off kind 22242 is an ordinary kind; with NIP-70 off a
+     * ["-"] tag protects nothing and the event is accepted from anyone. */
+    if (res->ev.kind == NIP42_KIND && r->cfg->nips.nip42) {
         reason = R_AUTH_KIND;
-    } else {
+    } else if (r->cfg->nips.nip70) {
         nip70_check(&res->ev, ja ? ja->pubkeys : NULL, ja ? ja->n_pubkeys : 0, &reason);
     }
     free(ja);

@@ -236,7 +236,11 @@ static int on_established(struct server *s, struct conn *c, struct lws *wsi)
     }
     log_debug("[c:%llu] connected from %s", (unsigned long long)c->conn_id, c->addr);
     /* NIP-42: the challenge goes out at once, so that a client always holds
-     * one when an answer says "auth-required:". */
+     * one when an answer says "auth-required:". With NIP-42 off conn_init
+     * has left the connection with no challenge and no keys. */
+    if (!s->cfg->is_auth_enabled) {
+        return 0;
+    }
     if (nip42_auth_init(&c->auth) < 0) {
         log_warn("[c:%llu] no randomness for an AUTH challenge, closing",
                  (unsigned long long)c->conn_id);

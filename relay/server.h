@@ -100,6 +100,7 @@ struct server_config {
     const char *nip11_json; /* served for Accept: application/nostr+json */
     const char *html_page;  /* served for other GET / */
     bool eose_finish_hint;  /* NIP-67: EOSE carries ["finish"] when complete */
+    bool is_auth_enabled;   /* NIP-42: send each connection an AUTH challenge */
     struct conn_limits conn_limits;
     size_t io_queue_cap;
     /* NIP-42 rules applied to each event before it is sent (direct

@@ -40,6 +40,22 @@ static bool fails_with(const char *text, const char *want)
     return ok;
 }
 
+/* Loading text over defaults succeeds. */
+static bool load_ok(const char *text)
+{
+    struct cfg c;
+    struct buf err;
+    cfg_init_defaults(&c);
+    buf_init(&err);
+    int rc = load(&c, text, &err);
+    if (rc < 0) {
+        fprintf(stderr, "    input: %s\n    error: %s\n", text, buf_cstr(&err));
+    }
+    buf_fini(&err);
+    cfg_fini(&c);
+    return rc == 0;
+}
+
 /* The text of o's value in c equals want; says why not when is_loud. */
 static bool value_matches(const struct cfg *c, const struct cfg_option *o, const char *want,
                           bool is_loud)
@@ -82,15 +98,26 @@ static size_t n_names(const struct cfg_option *o)
     return n;
 }
 
-/* Appends "key = value" setting every option to something other than its
- * default; *values receives the expected value text of option i at line i+1. */
+/* Switching NIP-13 or NIP-42 off conflicts with the non-default
+ * min_pow_difficulty and [auth] values below, so those two switches keep
+ * their defaults there; test_nips loads them off. */
+static bool keeps_default(const struct cfg_option *o)
+{
+    return strcmp(o->key, "nips.nip13") == 0 || strcmp(o->key, "nips.nip42") == 0;
+}
+
+/* Appends "key = value" setting every option but those keeps_default names
+ * to something other than its default; *values receives the expected value
+ * text of option i at line i+1. */
 static void write_non_defaults(struct buf *doc, struct buf *values)
 {
     for (size_t i = 0; i < cfg_option_count(); i++) {
         const struct cfg_option *o = cfg_option_at(i);
         struct buf v;
         buf_init(&v);
-        if (o->type == CFG_TYPE_INT) {
+        if (keeps_default(o)) {
+            cfg_option_default_text(o, &v);
+        } else if (o->type == CFG_TYPE_INT) {
             buf_printf(&v, "%" PRId64, o->def_int == o->max ? o->min : o->max);
         } else if (o->type == CFG_TYPE_ENUM) {
             buf_printf(&v, "\"%s\"", o->names[((size_t)o->def_int + 1) % n_names(o)]);
@@ -185,8 +212,9 @@ static void test_load_every_option(void)
     int rc = load(&c, buf_cstr(&doc), &err);
     bool ok = rc == 0;
     for (size_t i = 0; i < n && ok; i++) {
-        ok = value_is(&c, cfg_option_at(i), buf_cstr(&values[i])) &&
-             !default_matches(&c, cfg_option_at(i), false);
+        const struct cfg_option *o = cfg_option_at(i);
+        ok = value_is(&c, o, buf_cstr(&values[i])) &&
+             (keeps_default(o) || !default_matches(&c, o, false));
     }
     /* Loading again replaces the owned strings (ASan checks the frees). */
     if (ok) {
@@ -430,6 +458,85 @@ static void test_tls_pair(void)
     CHECK(both);
     CHECK_OK(rc2);
     CHECK(neither);
+}
+
+/* [nips]: every switch defaults to on and loads off, once nothing that
+ * needs NIP-13 or NIP-42 is left on. */
+static void test_nips(void)
+{
+    struct cfg c;
+    struct buf err;
+    cfg_init_defaults(&c);
+    buf_init(&err);
+    bool all_on = c.nips.nip09 && c.nips.nip13 && c.nips.nip40 && c.nips.nip42 && c.nips.nip45 &&
+                  c.nips.nip62 && c.nips.nip70;
+    int rc = load(&c,
+                  "[nips]\nnip09 = false\nnip13 = false\nnip40 = false\nnip42 = false\n"
+                  "nip45 = false\nnip62 = false\nnip70 = false\n[auth]\nprotect_dms = false\n",
+                  &err);
+    bool all_off = !c.nips.nip09 && !c.nips.nip13 && !c.nips.nip40 && !c.nips.nip42 &&
+                   !c.nips.nip45 && !c.nips.nip62 && !c.nips.nip70 && !c.auth.protect_dms;
+    if (rc < 0) {
+        fprintf(stderr, "    %s\n", buf_cstr(&err));
+    }
+    cfg_fini(&c);
+    buf_fini(&err);
+    CHECK(all_on);
+    CHECK_OK(rc);
+    CHECK(all_off);
+}
+
+/* Options that need a NIP [nips] switches off: the error names the line of
+ * whichever of the two is set last. */
+static void test_nips_conflicts(void)
+{
+    static const char pow[] = "limits.min_pow_difficulty above 0 needs nips.nip13 = true";
+    static const char dms[] =
+        "auth.protect_dms = true needs nips.nip42 = true: without authentication no one could "
+        "be shown a direct message; set protect_dms = false to serve them to all";
+    static const char write[] = "auth.required_for_write = true needs nips.nip42 = true";
+    static const char read[] = "auth.required_for_read = true needs nips.nip42 = true";
+    static const char allow[] = "a non-empty auth.allow_pubkeys needs nips.nip42 = true";
+    struct buf text, want;
+    buf_init(&text);
+    buf_init(&want);
+    const struct {
+        const char *text;
+        const char *where;
+        const char *problem;
+    } cases[] = {
+        { "[limits]\nmin_pow_difficulty = 1\n[nips]\nnip13 = false\n", "t.toml:4: nips.nip13",
+          pow },
+        { "nips.nip13 = false\nlimits.min_pow_difficulty = 8\n",
+          "t.toml:2: limits.min_pow_difficulty", pow },
+        { "[nips]\nnip42 = false\n", "t.toml:2: nips.nip42", dms },
+        { "nips.nip42 = false\nauth.protect_dms = true\n", "t.toml:2: auth.protect_dms", dms },
+        { "auth.protect_dms = false\nauth.required_for_write = true\nnips.nip42 = false\n",
+          "t.toml:3: nips.nip42", write },
+        { "auth.protect_dms = false\nnips.nip42 = false\nauth.required_for_read = true\n",
+          "t.toml:3: auth.required_for_read", read },
+        { "auth.protect_dms = false\nnips.nip42 = false\n\nauth.allow_pubkeys = [\"",
+          "t.toml:4: auth.allow_pubkeys", allow },
+    };
+    bool ok = true;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]) && ok; i++) {
+        buf_reset(&text);
+        buf_append_str(&text, cases[i].text);
+        if (strstr(cases[i].text, "allow_pubkeys") != NULL) {
+            buf_printf(&text, "%s\"]\n", pubkey_hex);
+        }
+        buf_reset(&want);
+        buf_printf(&want, "%s: %s", cases[i].where, cases[i].problem);
+        ok = fails_with(buf_cstr(&text), buf_cstr(&want));
+    }
+    /* The same options with their NIP on, or at neutral values with it off,
+     * load. */
+    ok = ok && load_ok("limits.min_pow_difficulty = 8\nnips.nip13 = true\n") &&
+         load_ok("limits.min_pow_difficulty = 0\nnips.nip13 = false\n") &&
+         load_ok("nips.nip42 = true\nauth.required_for_read = true\n");
+    buf_fini(&text);
+    buf_fini(&want);
+    CHECK(ok);
 }
 
 /* For every integer option: min - 1 and max + 1 fail, min and max load. */
@@ -711,7 +818,7 @@ static void test_load_file(void)
 CHECK_MAIN({ "table", test_table }, { "defaults", test_defaults },
            { "load_every_option", test_load_every_option }, { "enum_values", test_enum_values },
            { "errors", test_errors }, { "bool_and_array", test_bool_and_array },
-           { "pubkey", test_pubkey }, { "tls_pair", test_tls_pair },
-           { "int_bounds", test_int_bounds }, { "all_or_nothing", test_all_or_nothing },
-           { "print", test_print }, { "example_file", test_example_file },
-           { "load_file", test_load_file })
+           { "pubkey", test_pubkey }, { "tls_pair", test_tls_pair }, { "nips", test_nips },
+           { "nips_conflicts", test_nips_conflicts }, { "int_bounds", test_int_bounds },
+           { "all_or_nothing", test_all_or_nothing }, { "print", test_print },
+           { "example_file", test_example_file }, { "load_file", test_load_file })

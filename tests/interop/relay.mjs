@@ -94,9 +94,13 @@ function tomlString(s) {
 }
 
 // Writes the config file into dir and returns its path. `limits`, `relay`,
-// `storage` override single keys of the defaults below; `search`, when
-// given, is written as the [search] table.
-export function writeConfig(dir, { relay = {}, limits = {}, storage = {}, search = null, logLevel = 'info' } = {}) {
+// `storage` override single keys of the defaults below; `search`, `auth`
+// and `nips`, when given, are written as the [search], [auth] and [nips]
+// tables (booleans and numbers only).
+export function writeConfig(
+    dir,
+    { relay = {}, limits = {}, storage = {}, search = null, auth = null, nips = null, logLevel = 'info' } = {}
+) {
     const r = {
         bind: '127.0.0.1',
         port: 0,
@@ -131,10 +135,12 @@ export function writeConfig(dir, { relay = {}, limits = {}, storage = {}, search
         lines.push(`${k} = ${v}`);
     }
     lines.push('', '[storage.sqlite]', `path = ${tomlString(path.join(dir, 'ostrich.db'))}`);
-    if (search !== null) {
-        lines.push('', '[search]');
-        for (const [k, v] of Object.entries(search)) {
-            lines.push(`${k} = ${v}`);
+    for (const [table, values] of [['search', search], ['auth', auth], ['nips', nips]]) {
+        if (values !== null) {
+            lines.push('', `[${table}]`);
+            for (const [k, v] of Object.entries(values)) {
+                lines.push(`${k} = ${v}`);
+            }
         }
     }
     lines.push('', '[log]', `level = ${tomlString(logLevel)}`, '');
