@@ -1046,17 +1046,24 @@ static int store_seq(struct store_conn *c, struct tev *t, uint64_t *seq)
     return rc;
 }
 
-static int snapshot(struct store_conn *c, uint64_t *seq)
+/* Runs filters (the text after a REQ's id) and reports the snapshot. */
+static int query_snapshot(struct store_conn *c, const char *filters, struct store_snapshot *snap)
 {
     const char *reason = NULL;
     struct filter_set *set = NULL;
-    int rc = filter_set_parse("{\"limit\":1}", 11, NULL, 4, &set, &reason);
+    int rc = filter_set_parse(filters, strlen(filters), NULL, 4, &set, &reason);
     struct hits h = { 0 };
-    struct store_snapshot snap = { 0 };
-    rc = rc ? rc : store_query_set(c, set, hits_add, &h, &snap);
-    *seq = snap.seq;
+    rc = rc ? rc : store_query_set(c, set, hits_add, &h, snap);
     hits_clear(&h);
     filter_set_free(set);
+    return rc;
+}
+
+static int snapshot(struct store_conn *c, uint64_t *seq)
+{
+    struct store_snapshot snap = { 0 };
+    int rc = query_snapshot(c, "{\"limit\":1}", &snap);
+    *seq = snap.seq;
     return rc;
 }
 
@@ -1094,15 +1101,9 @@ static void test_sequence_numbers(void)
 /* NIP-67: a query is complete when no filter was cut by its limit. */
 static int complete_for(struct store_conn *c, const char *filters, bool *is_complete)
 {
-    const char *reason = NULL;
-    struct filter_set *set = NULL;
-    int rc = filter_set_parse(filters, strlen(filters), NULL, 4, &set, &reason);
-    struct hits h = { 0 };
     struct store_snapshot snap = { 0 };
-    rc = rc ? rc : store_query_set(c, set, hits_add, &h, &snap);
+    int rc = query_snapshot(c, filters, &snap);
     *is_complete = snap.is_complete;
-    hits_clear(&h);
-    filter_set_free(set);
     return rc;
 }
 

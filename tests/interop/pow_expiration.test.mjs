@@ -15,7 +15,7 @@ import {
     DEADLINE_MS,
     TEST_TIMEOUT_MS,
 } from './relay.mjs';
-import { RawClient, closeAll, finalizeEvent, getEventHash, newKey, nowSec, signed } from './client.mjs';
+import { RawClient, closeAll, getEventHash, newKey, nowSec, signed } from './client.mjs';
 
 const nip13 = await import('nostr-tools/nip13');
 
@@ -23,16 +23,7 @@ const MIN_POW = 8;
 
 // A plain signed event from a template whose id is already final (mined).
 function signMined(key, template) {
-    const ev = finalizeEvent({ ...template, tags: template.tags.map((t) => [...t]) }, key.sk);
-    return {
-        kind: ev.kind,
-        created_at: ev.created_at,
-        tags: ev.tags,
-        content: ev.content,
-        pubkey: ev.pubkey,
-        id: ev.id,
-        sig: ev.sig,
-    };
+    return signed(key, { ...template, tags: template.tags.map((t) => [...t]) });
 }
 
 // Loops the nonce of ["nonce", n, target] until the id's leading zero bits
