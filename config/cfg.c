@@ -1,7 +1,7 @@
 /*
  * The option table and everything derived from it.
  *
- * Design: options[] is the single description of the configuration. Each
+ * Design: cfg__options[] is the single description of the configuration. Each
  * descriptor names its struct cfg member by a path that is also its TOML key
  * (the OPT_* macros stringify the member, so the two cannot disagree), and
  * carries its type, default, bounds or allowed names, and description.
@@ -21,6 +21,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/hex.h"
+#include "config/cfg_int.h"
 #include "config/toml.h"
 
 /* Enum fields are read and written as int. */
@@ -28,164 +29,8 @@ _Static_assert(sizeof(enum cfg_engine) == sizeof(int), "enum cfg_engine is not i
 _Static_assert(sizeof(enum cfg_backend) == sizeof(int), "enum cfg_backend is not int-sized");
 _Static_assert(sizeof(enum log_level) == sizeof(int), "enum log_level is not int-sized");
 
-/* Indexed by the enum values they name. */
-static const char *const engine_names[] = { "native", "fallback", NULL };
-static const char *const backend_names[] = { "sqlite", "opensearch", NULL };
-static const char *const level_names[] = { "error", "warn", "info", "debug", NULL };
-
-static const char *check_pubkey(const char *value)
-{
-    uint8_t raw[32];
-    if (value[0] == '\0' || (strlen(value) == 64 && hex_decode_lower(value, 32, raw) == 0)) {
-        return NULL;
-    }
-    return "expected 64 lowercase hex characters or an empty string";
-}
-
-/* An allow-list entry: exactly 64 lowercase hex characters. */
-static const char *check_hex_key(const char *value)
-{
-    uint8_t raw[32];
-    if (strlen(value) == 64 && hex_decode_lower(value, 32, raw) == 0) {
-        return NULL;
-    }
-    return "expected 64 lowercase hex characters";
-}
-
-/* The full comparison rules live in nips/nip42; here only the shape. */
-static const char *check_ws_url(const char *value)
-{
-    if (value[0] == '\0' || (strncmp(value, "ws://", 5) == 0 && value[5] != '\0') ||
-        (strncmp(value, "wss://", 6) == 0 && value[6] != '\0')) {
-        return NULL;
-    }
-    return "expected a ws:// or wss:// URL or an empty string";
-}
-
-#define OPT_STR(field, def, chk, secret, desc)                                         \
-    {                                                                                  \
-        .key = #field, .type = CFG_TYPE_STRING, .offset = offsetof(struct cfg, field), \
-        .def_str = def, .check = chk, .is_secret = secret, .description = desc         \
-    }
-#define OPT_INT(field, def, lo, hi, desc)                                           \
-    {                                                                               \
-        .key = #field, .type = CFG_TYPE_INT, .offset = offsetof(struct cfg, field), \
-        .def_int = def, .min = lo, .max = hi, .description = desc                   \
-    }
-#define OPT_BOOL(field, def, desc)                                                   \
-    {                                                                                \
-        .key = #field, .type = CFG_TYPE_BOOL, .offset = offsetof(struct cfg, field), \
-        .def_int = def, .description = desc                                          \
-    }
-#define OPT_STRS(field, chk, desc)                                                           \
-    {                                                                                        \
-        .key = #field, .type = CFG_TYPE_STRING_ARRAY, .offset = offsetof(struct cfg, field), \
-        .check = chk, .description = desc                                                    \
-    }
-#define OPT_ENUM(field, def, list, desc)                                             \
-    {                                                                                \
-        .key = #field, .type = CFG_TYPE_ENUM, .offset = offsetof(struct cfg, field), \
-        .def_int = def, .names = list, .description = desc                           \
-    }
-
-/* Grouped by table, parents before children: cfg_print relies on it. */
-static const struct cfg_option options[] = {
-    OPT_STR(relay.bind, "127.0.0.1", NULL, false, "address to listen on"),
-    OPT_INT(relay.port, 7777, 0, 65535, "TCP port to listen on; 0 picks a free port"),
-    OPT_STR(relay.name, "Ostrich", NULL, false, "relay name for the NIP-11 document"),
-    OPT_STR(relay.description, "A Nostr relay", NULL, false,
-            "relay description for the NIP-11 document"),
-    OPT_STR(relay.contact, "", NULL, false, "administrator contact for NIP-11; empty: none"),
-    OPT_STR(relay.pubkey, "", check_pubkey, false,
-            "administrator public key for NIP-11, 64 lowercase hex characters; empty: none"),
-    OPT_STR(relay.tls_cert, "", NULL, false,
-            "PEM certificate file; set together with tls_key; empty: no TLS"),
-    OPT_STR(relay.tls_key, "", NULL, false, "PEM private key file; set together with tls_cert"),
-    OPT_BOOL(relay.eose_finish_hint, 0,
-             "NIP-67: EOSE says [\"finish\"] when every stored match was sent"),
-
-    OPT_INT(limits.max_message_bytes, 131072, 1024, 16777216,
-            "largest WebSocket message accepted, in bytes"),
-    OPT_INT(limits.max_event_tags, 2000, 1, 100000, "most tags an event may carry"),
-    OPT_INT(limits.max_content_bytes, 65536, 1, 16777216, "largest event content, in bytes"),
-    OPT_INT(limits.created_at_lower_limit, 0, 0, INT32_MAX,
-            "how many seconds into the past created_at may be; 0: no limit"),
-    OPT_INT(limits.created_at_upper_limit, 900, 0, INT32_MAX,
-            "how many seconds into the future created_at may be; 0: no limit"),
-    OPT_INT(limits.max_subscriptions, 64, 1, 10000, "open subscriptions per connection"),
-    OPT_INT(limits.max_filters, 16, 1, 1000, "filters in one REQ or COUNT"),
-    OPT_INT(limits.max_limit, 5000, 1, 1000000,
-            "largest limit a filter may ask for; larger ones are clamped to it"),
-    OPT_INT(limits.default_limit, 500, 1, 1000000,
-            "stored events sent for a filter that gives no limit"),
-    OPT_INT(limits.max_outbound_bytes, 8388608, 65536, 1073741824,
-            "bytes queued for a client that is not reading before it is disconnected"),
-    OPT_INT(limits.min_pow_difficulty, 0, 0, 256,
-            "NIP-13 proof of work: least difficulty (leading zero bits of the id) an event "
-            "needs; 0: none"),
-    OPT_INT(limits.max_search_bytes, 256, 1, 1024,
-            "NIP-50: longest \"search\" query in a filter, in bytes"),
-
-    OPT_INT(validation.workers, 0, 0, 256, "signature validation threads; 0: one per online CPU"),
-    OPT_ENUM(validation.engine, CFG_ENGINE_NATIVE, engine_names,
-             "signature engine: native (libsecp256k1) or fallback (OpenSSL)"),
-
-    OPT_ENUM(storage.backend, CFG_BACKEND_SQLITE, backend_names,
-             "where events are stored: sqlite or opensearch"),
-    OPT_INT(storage.batch_size, 256, 1, 100000, "most events written in one transaction"),
-    OPT_INT(storage.batch_wait_ms, 2, 0, 10000,
-            "longest wait for a batch to fill before it is written, in milliseconds"),
-    OPT_INT(storage.readers, 2, 1, 64, "threads that answer REQ and COUNT from the store"),
-    OPT_INT(storage.expiration_purge_interval_s, 60, 0, 86400,
-            "NIP-40: seconds between deletions of expired events; 0: never delete them"),
-    OPT_STR(storage.sqlite.path, "./data/ostrich.db", NULL, false, "SQLite database file"),
-    OPT_STR(storage.opensearch.url, "http://127.0.0.1:9200", NULL, false, "OpenSearch base URL"),
-    OPT_STR(storage.opensearch.index, "ostrich-events", NULL, false, "index that holds events"),
-    OPT_STR(storage.opensearch.username, "", NULL, false,
-            "user for HTTP basic authentication; empty: none"),
-    OPT_STR(storage.opensearch.password, "", NULL, true,
-            "password for HTTP basic authentication; never printed"),
-
-    OPT_STR(auth.relay_url, "", check_ws_url, false,
-            "this relay's public URL for NIP-42 relay tags; empty: any ws:// or wss:// URL"),
-    OPT_BOOL(auth.required_for_write, 0, "EVENT only from connections authenticated with AUTH"),
-    OPT_BOOL(auth.required_for_read, 0, "REQ and COUNT only from authenticated connections"),
-    OPT_STRS(auth.allow_pubkeys, check_hex_key,
-             "keys that may publish (and read, with required_for_read); empty: every key"),
-    OPT_BOOL(auth.protect_dms, 1,
-             "kinds 4 and 1059 only go to a connection authenticated as their author or a p tag"),
-
-    OPT_BOOL(search.enabled, 1, "NIP-50: serve filters with \"search\" (full-text, over content)"),
-
-    OPT_BOOL(nips.nip09, 1, "NIP-09: kind 5 deletion requests delete; false: stored as ordinary"),
-    OPT_BOOL(nips.nip13, 1, "NIP-13: proof of work is checked; false: never"),
-    OPT_BOOL(nips.nip40, 1, "NIP-40: \"expiration\" tags are honoured; false: ignored"),
-    OPT_BOOL(nips.nip42, 1, "NIP-42: AUTH challenges and authentication; false: AUTH refused"),
-    OPT_BOOL(nips.nip45, 1, "NIP-45: COUNT is served; false: refused"),
-    OPT_BOOL(nips.nip62, 1, "NIP-62: kind 62 requests to vanish delete; false: stored as ordinary"),
-    OPT_BOOL(nips.nip70, 1,
-             "NIP-70: [\"-\"] events only from their authenticated author; false: from anyone"),
-
-    OPT_ENUM(log.level, LOG_LEVEL_INFO, level_names,
-             "least severe messages logged: error, warn, info or debug"),
-};
-
-#define N_OPTIONS (sizeof(options) / sizeof(options[0]))
-
-/* String options that must be set together or left empty together. */
-#define PAIR(field_a, field_b)                                           \
-    {                                                                    \
-        { #field_a, #field_b },                                          \
-        {                                                                \
-            offsetof(struct cfg, field_a), offsetof(struct cfg, field_b) \
-        }                                                                \
-    }
-static const struct {
-    const char *key[2];
-    size_t offset[2];
-} pairs[] = {
-    PAIR(relay.tls_cert, relay.tls_key),
-};
+/* The option table and the pairs of options set together live in
+ * config/cfg_options.c; config/cfg_int.h declares them. */
 
 /* ---- field access ---- */
 
@@ -326,8 +171,8 @@ static void set_default(struct cfg *c, const struct cfg_option *o)
 static int copy_cfg(struct cfg *dst, const struct cfg *src)
 {
     memcpy(dst, src, sizeof(*dst));
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        const struct cfg_option *o = &options[i];
+    for (size_t i = 0; i < cfg__n_options; i++) {
+        const struct cfg_option *o = &cfg__options[i];
         if (!is_owned(src, o)) {
             continue;
         }
@@ -347,10 +192,10 @@ static int copy_cfg(struct cfg *dst, const struct cfg *src)
         }
         if (rc < 0) {
             /* Options from i on still share src's values: forget them. */
-            for (size_t j = i; j < N_OPTIONS; j++) {
-                if (options[j].type == CFG_TYPE_STRING ||
-                    options[j].type == CFG_TYPE_STRING_ARRAY) {
-                    set_default(dst, &options[j]);
+            for (size_t j = i; j < cfg__n_options; j++) {
+                if (cfg__options[j].type == CFG_TYPE_STRING ||
+                    cfg__options[j].type == CFG_TYPE_STRING_ARRAY) {
+                    set_default(dst, &cfg__options[j]);
                 }
             }
             cfg_fini(dst);
@@ -449,8 +294,8 @@ static int report(struct buf *err, const char *name, int line, const char *key, 
 static bool is_known_table(const char *key)
 {
     size_t len = strlen(key);
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        if (strncmp(options[i].key, key, len) == 0 && options[i].key[len] == '.') {
+    for (size_t i = 0; i < cfg__n_options; i++) {
+        if (strncmp(cfg__options[i].key, key, len) == 0 && cfg__options[i].key[len] == '.') {
             return true;
         }
     }
@@ -587,10 +432,10 @@ static void later_of(const struct toml_doc *doc, const char *a, const char *b, i
 static int check_pairs(const struct cfg *c, const struct toml_doc *doc, const char *name,
                        struct buf *err)
 {
-    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
-        const char *const *key = pairs[i].key;
-        bool has_a = str_at(c, pairs[i].offset[0])[0] != '\0';
-        bool has_b = str_at(c, pairs[i].offset[1])[0] != '\0';
+    for (size_t i = 0; i < cfg__n_pairs; i++) {
+        const char *const *key = cfg__pairs[i].key;
+        bool has_a = str_at(c, cfg__pairs[i].offset[0])[0] != '\0';
+        bool has_b = str_at(c, cfg__pairs[i].offset[1])[0] != '\0';
         if (has_a == has_b) {
             continue;
         }
@@ -728,15 +573,15 @@ out:
 void cfg_init_defaults(struct cfg *c)
 {
     memset(c, 0, sizeof(*c));
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        set_default(c, &options[i]);
+    for (size_t i = 0; i < cfg__n_options; i++) {
+        set_default(c, &cfg__options[i]);
     }
 }
 
 void cfg_fini(struct cfg *c)
 {
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        release(c, &options[i]);
+    for (size_t i = 0; i < cfg__n_options; i++) {
+        release(c, &cfg__options[i]);
     }
     cfg_init_defaults(c);
 }
@@ -748,8 +593,8 @@ int cfg_print(const struct cfg *c, struct buf *out)
     int rc = 0;
     size_t table_len = 0;
     const char *table = NULL;
-    for (size_t i = 0; i < N_OPTIONS && rc == 0; i++) {
-        const struct cfg_option *o = &options[i];
+    for (size_t i = 0; i < cfg__n_options && rc == 0; i++) {
+        const struct cfg_option *o = &cfg__options[i];
         const char *dot = strrchr(o->key, '.');
         size_t len = dot ? (size_t)(dot - o->key) : 0;
         if (table == NULL || len != table_len || strncmp(table, o->key, len) != 0) {
@@ -774,19 +619,19 @@ int cfg_print(const struct cfg *c, struct buf *out)
 
 size_t cfg_option_count(void)
 {
-    return N_OPTIONS;
+    return cfg__n_options;
 }
 
 const struct cfg_option *cfg_option_at(size_t i)
 {
-    return i < N_OPTIONS ? &options[i] : NULL;
+    return i < cfg__n_options ? &cfg__options[i] : NULL;
 }
 
 const struct cfg_option *cfg_option_find(const char *key)
 {
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        if (strcmp(options[i].key, key) == 0) {
-            return &options[i];
+    for (size_t i = 0; i < cfg__n_options; i++) {
+        if (strcmp(cfg__options[i].key, key) == 0) {
+            return &cfg__options[i];
         }
     }
     return NULL;

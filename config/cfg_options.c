@@ -1,0 +1,172 @@
+/*
+ * The option table: every configuration option with its TOML key (the
+ * struct cfg member path, stringified by the OPT_* macros so the two cannot
+ * disagree), type, default, bounds or allowed names, checks and one-line
+ * description. config/cfg.c derives everything else from it.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/hex.h"
+#include "config/cfg.h"
+#include "config/cfg_int.h"
+
+/* Indexed by the enum values they name. */
+static const char *const engine_names[] = { "native", "fallback", NULL };
+static const char *const backend_names[] = { "sqlite", "opensearch", NULL };
+static const char *const level_names[] = { "error", "warn", "info", "debug", NULL };
+
+static const char *check_pubkey(const char *value)
+{
+    uint8_t raw[32];
+    if (value[0] == '\0' || (strlen(value) == 64 && hex_decode_lower(value, 32, raw) == 0)) {
+        return NULL;
+    }
+    return "expected 64 lowercase hex characters or an empty string";
+}
+
+/* An allow-list entry: exactly 64 lowercase hex characters. */
+static const char *check_hex_key(const char *value)
+{
+    uint8_t raw[32];
+    if (strlen(value) == 64 && hex_decode_lower(value, 32, raw) == 0) {
+        return NULL;
+    }
+    return "expected 64 lowercase hex characters";
+}
+
+/* The full comparison rules live in nips/nip42; here only the shape. */
+static const char *check_ws_url(const char *value)
+{
+    if (value[0] == '\0' || (strncmp(value, "ws://", 5) == 0 && value[5] != '\0') ||
+        (strncmp(value, "wss://", 6) == 0 && value[6] != '\0')) {
+        return NULL;
+    }
+    return "expected a ws:// or wss:// URL or an empty string";
+}
+
+#define OPT_STR(field, def, chk, secret, desc)                                         \
+    {                                                                                  \
+        .key = #field, .type = CFG_TYPE_STRING, .offset = offsetof(struct cfg, field), \
+        .def_str = def, .check = chk, .is_secret = secret, .description = desc         \
+    }
+#define OPT_INT(field, def, lo, hi, desc)                                           \
+    {                                                                               \
+        .key = #field, .type = CFG_TYPE_INT, .offset = offsetof(struct cfg, field), \
+        .def_int = def, .min = lo, .max = hi, .description = desc                   \
+    }
+#define OPT_BOOL(field, def, desc)                                                   \
+    {                                                                                \
+        .key = #field, .type = CFG_TYPE_BOOL, .offset = offsetof(struct cfg, field), \
+        .def_int = def, .description = desc                                          \
+    }
+#define OPT_STRS(field, chk, desc)                                                           \
+    {                                                                                        \
+        .key = #field, .type = CFG_TYPE_STRING_ARRAY, .offset = offsetof(struct cfg, field), \
+        .check = chk, .description = desc                                                    \
+    }
+#define OPT_ENUM(field, def, list, desc)                                             \
+    {                                                                                \
+        .key = #field, .type = CFG_TYPE_ENUM, .offset = offsetof(struct cfg, field), \
+        .def_int = def, .names = list, .description = desc                           \
+    }
+
+/* Grouped by table, parents before children: cfg_print relies on it. */
+const struct cfg_option cfg__options[] = {
+    OPT_STR(relay.bind, "127.0.0.1", NULL, false, "address to listen on"),
+    OPT_INT(relay.port, 7777, 0, 65535, "TCP port to listen on; 0 picks a free port"),
+    OPT_STR(relay.name, "Ostrich", NULL, false, "relay name for the NIP-11 document"),
+    OPT_STR(relay.description, "A Nostr relay", NULL, false,
+            "relay description for the NIP-11 document"),
+    OPT_STR(relay.contact, "", NULL, false, "administrator contact for NIP-11; empty: none"),
+    OPT_STR(relay.pubkey, "", check_pubkey, false,
+            "administrator public key for NIP-11, 64 lowercase hex characters; empty: none"),
+    OPT_STR(relay.tls_cert, "", NULL, false,
+            "PEM certificate file; set together with tls_key; empty: no TLS"),
+    OPT_STR(relay.tls_key, "", NULL, false, "PEM private key file; set together with tls_cert"),
+    OPT_BOOL(relay.eose_finish_hint, 0,
+             "NIP-67: EOSE says [\"finish\"] when every stored match was sent"),
+
+    OPT_INT(limits.max_message_bytes, 131072, 1024, 16777216,
+            "largest WebSocket message accepted, in bytes"),
+    OPT_INT(limits.max_event_tags, 2000, 1, 100000, "most tags an event may carry"),
+    OPT_INT(limits.max_content_bytes, 65536, 1, 16777216, "largest event content, in bytes"),
+    OPT_INT(limits.created_at_lower_limit, 0, 0, INT32_MAX,
+            "how many seconds into the past created_at may be; 0: no limit"),
+    OPT_INT(limits.created_at_upper_limit, 900, 0, INT32_MAX,
+            "how many seconds into the future created_at may be; 0: no limit"),
+    OPT_INT(limits.max_subscriptions, 64, 1, 10000, "open subscriptions per connection"),
+    OPT_INT(limits.max_filters, 16, 1, 1000, "filters in one REQ or COUNT"),
+    OPT_INT(limits.max_limit, 5000, 1, 1000000,
+            "largest limit a filter may ask for; larger ones are clamped to it"),
+    OPT_INT(limits.default_limit, 500, 1, 1000000,
+            "stored events sent for a filter that gives no limit"),
+    OPT_INT(limits.max_outbound_bytes, 8388608, 65536, 1073741824,
+            "bytes queued for a client that is not reading before it is disconnected"),
+    OPT_INT(limits.min_pow_difficulty, 0, 0, 256,
+            "NIP-13 proof of work: least difficulty (leading zero bits of the id) an event "
+            "needs; 0: none"),
+    OPT_INT(limits.max_search_bytes, 256, 1, 1024,
+            "NIP-50: longest \"search\" query in a filter, in bytes"),
+
+    OPT_INT(validation.workers, 0, 0, 256, "signature validation threads; 0: one per online CPU"),
+    OPT_ENUM(validation.engine, CFG_ENGINE_NATIVE, engine_names,
+             "signature engine: native (libsecp256k1) or fallback (OpenSSL)"),
+
+    OPT_ENUM(storage.backend, CFG_BACKEND_SQLITE, backend_names,
+             "where events are stored: sqlite or opensearch"),
+    OPT_INT(storage.batch_size, 256, 1, 100000, "most events written in one transaction"),
+    OPT_INT(storage.batch_wait_ms, 2, 0, 10000,
+            "longest wait for a batch to fill before it is written, in milliseconds"),
+    OPT_INT(storage.readers, 2, 1, 64, "threads that answer REQ and COUNT from the store"),
+    OPT_INT(storage.expiration_purge_interval_s, 60, 0, 86400,
+            "NIP-40: seconds between deletions of expired events; 0: never delete them"),
+    OPT_STR(storage.sqlite.path, "./data/ostrich.db", NULL, false, "SQLite database file"),
+    OPT_STR(storage.opensearch.url, "http://127.0.0.1:9200", NULL, false, "OpenSearch base URL"),
+    OPT_STR(storage.opensearch.index, "ostrich-events", NULL, false, "index that holds events"),
+    OPT_STR(storage.opensearch.username, "", NULL, false,
+            "user for HTTP basic authentication; empty: none"),
+    OPT_STR(storage.opensearch.password, "", NULL, true,
+            "password for HTTP basic authentication; never printed"),
+
+    OPT_STR(auth.relay_url, "", check_ws_url, false,
+            "this relay's public URL for NIP-42 relay tags; empty: any ws:// or wss:// URL"),
+    OPT_BOOL(auth.required_for_write, 0, "EVENT only from connections authenticated with AUTH"),
+    OPT_BOOL(auth.required_for_read, 0, "REQ and COUNT only from authenticated connections"),
+    OPT_STRS(auth.allow_pubkeys, check_hex_key,
+             "keys that may publish (and read, with required_for_read); empty: every key"),
+    OPT_BOOL(auth.protect_dms, 1,
+             "kinds 4 and 1059 only go to a connection authenticated as their author or a p tag"),
+
+    OPT_BOOL(search.enabled, 1, "NIP-50: serve filters with \"search\" (full-text, over content)"),
+
+    OPT_BOOL(nips.nip09, 1, "NIP-09: kind 5 deletion requests delete; false: stored as ordinary"),
+    OPT_BOOL(nips.nip13, 1, "NIP-13: proof of work is checked; false: never"),
+    OPT_BOOL(nips.nip40, 1, "NIP-40: \"expiration\" tags are honoured; false: ignored"),
+    OPT_BOOL(nips.nip42, 1, "NIP-42: AUTH challenges and authentication; false: AUTH refused"),
+    OPT_BOOL(nips.nip45, 1, "NIP-45: COUNT is served; false: refused"),
+    OPT_BOOL(nips.nip62, 1, "NIP-62: kind 62 requests to vanish delete; false: stored as ordinary"),
+    OPT_BOOL(nips.nip70, 1,
+             "NIP-70: [\"-\"] events only from their authenticated author; false: from anyone"),
+
+    OPT_ENUM(log.level, LOG_LEVEL_INFO, level_names,
+             "least severe messages logged: error, warn, info or debug"),
+};
+
+const size_t cfg__n_options = sizeof(cfg__options) / sizeof(cfg__options[0]);
+
+/* String options that must be set together or left empty together. */
+#define PAIR(field_a, field_b)                                           \
+    {                                                                    \
+        { #field_a, #field_b },                                          \
+        {                                                                \
+            offsetof(struct cfg, field_a), offsetof(struct cfg, field_b) \
+        }                                                                \
+    }
+const struct cfg__pair cfg__pairs[] = {
+    PAIR(relay.tls_cert, relay.tls_key),
+};
+
+const size_t cfg__n_pairs = sizeof(cfg__pairs) / sizeof(cfg__pairs[0]);
