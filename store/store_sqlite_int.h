@@ -148,4 +148,9 @@ int store_sqlite__query(struct store_conn *c, const struct filter *const *filter
 int store_sqlite__count(struct store_conn *c, const struct filter *const *filters, size_t n,
                         store_pubkey_fn fn, void *ud, uint64_t *out);
 
+/* Creates the schema in an empty database at s->path, upgrades an older
+ * one step by step, or checks a current one, in one write transaction.
+ * Returns 0, OST_EINVAL (a newer schema), OST_ENOMEM or OST_EIO (logged). */
+int store_sqlite__init_schema(const struct store_sqlite *s, sqlite3 *db);
+
 #endif
