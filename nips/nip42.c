@@ -291,20 +291,28 @@ static bool any_allowed(const struct nip42_policy *p, const struct nip42_auth *a
     return false;
 }
 
+/* A rule that applies: the connection must have authenticated, with a key
+ * the allow list admits. */
+static int check_access(const struct nip42_policy *p, const struct nip42_auth *a,
+                        const char *no_auth, const char *denied, const char **reason)
+{
+    if (a->n_pubkeys == 0) {
+        *reason = no_auth;
+        return OST_EREJECT;
+    }
+    if (!any_allowed(p, a)) {
+        *reason = denied;
+        return OST_EREJECT;
+    }
+    return 0;
+}
+
 int nip42_check_write(const struct nip42_policy *p, const struct nip42_auth *a, const char **reason)
 {
     if (!p->is_write_required && p->n_allow == 0) {
         return 0;
     }
-    if (a->n_pubkeys == 0) {
-        *reason = R_WRITE_AUTH;
-        return OST_EREJECT;
-    }
-    if (!any_allowed(p, a)) {
-        *reason = R_WRITE_DENIED;
-        return OST_EREJECT;
-    }
-    return 0;
+    return check_access(p, a, R_WRITE_AUTH, R_WRITE_DENIED, reason);
 }
 
 int nip42_check_read(const struct nip42_policy *p, const struct nip42_auth *a, const char **reason)
@@ -312,15 +320,7 @@ int nip42_check_read(const struct nip42_policy *p, const struct nip42_auth *a, c
     if (!p->is_read_required) {
         return 0;
     }
-    if (a->n_pubkeys == 0) {
-        *reason = R_READ_AUTH;
-        return OST_EREJECT;
-    }
-    if (!any_allowed(p, a)) {
-        *reason = R_READ_DENIED;
-        return OST_EREJECT;
-    }
-    return 0;
+    return check_access(p, a, R_READ_AUTH, R_READ_DENIED, reason);
 }
 
 /* Whether f lists kind 4 or 1059; with has_kinds telling whether it lists

@@ -135,8 +135,6 @@ static const char *submit_validation(struct relay *r, struct conn *c, const stru
 /* EVENT, and NIP-42's AUTH: both are validated by the workers. */
 static void on_event_msg(struct relay *r, struct conn *c, const struct proto_msg *m)
 {
-    uint8_t id[32] = { 0 };
-    bool has_id = event_peek_id(m->event, m->event_len, id) == 0;
     const char *reason = NULL;
     if (m->type == PROTO_AUTH && !r->cfg->nips.nip42) {
         /* No challenge was sent, so there is nothing an AUTH could answer. */
@@ -151,7 +149,9 @@ static void on_event_msg(struct relay *r, struct conn *c, const struct proto_msg
     if (reason == NULL) {
         return;
     }
-    if (has_id) {
+    /* Only a refusal needs the id, so only a refusal looks for it. */
+    uint8_t id[32];
+    if (event_peek_id(m->event, m->event_len, id) == 0) {
         server_send_ok(r->server, c, id, false, reason);
     } else {
         server_send_notice(r->server, c, reason);
