@@ -18,6 +18,8 @@ const char *ost_strerror(int rc)
         return "malformed input";
     case OST_EEXIST:
         return "already exists";
+    case OST_EUNAVAIL:
+        return "service unavailable";
     default:
         break;
     }

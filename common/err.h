@@ -22,11 +22,12 @@
 #define OST_ERANGE    (-ERANGE)
 
 /* Project codes, below the errno range. */
-#define OST_EBADSIG (-4097) /* a signature that does not verify */
-#define OST_EBADID  (-4098) /* an event id that is not the hash of its content */
-#define OST_EREJECT (-4099) /* input refused by a rule; a reason string says why */
-#define OST_EPARSE  (-4100) /* malformed input; a reason string says where */
-#define OST_EEXIST  (-4101) /* already present (a duplicate) */
+#define OST_EBADSIG  (-4097) /* a signature that does not verify */
+#define OST_EBADID   (-4098) /* an event id that is not the hash of its content */
+#define OST_EREJECT  (-4099) /* input refused by a rule; a reason string says why */
+#define OST_EPARSE   (-4100) /* malformed input; a reason string says where */
+#define OST_EEXIST   (-4101) /* already present (a duplicate) */
+#define OST_EUNAVAIL (-4102) /* a service the relay depends on cannot be reached */
 
 /* A static, human-readable description of rc (0 or any negative code). */
 const char *ost_strerror(int rc);

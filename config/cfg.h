@@ -90,6 +90,15 @@ struct cfg {
             const char *index;
             const char *username;
             const char *password;
+            const char *ca_file;
+            bool tls_verify;
+            int64_t connect_timeout_ms;
+            int64_t request_timeout_ms;
+            int64_t retry_max_ms;
+            bool refresh_wait;
+            int64_t shards;
+            int64_t replicas;
+            const char *refresh_interval;
         } opensearch;
     } storage;
     struct {

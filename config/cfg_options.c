@@ -47,6 +47,35 @@ static const char *check_ws_url(const char *value)
     return "expected a ws:// or wss:// URL or an empty string";
 }
 
+/* An OpenSearch time value: digits and one unit (nanos to days), or "-1"
+ * (refreshes off). */
+static const char *check_duration(const char *value)
+{
+    static const char *const units[] = { "nanos", "micros", "ms", "s", "m", "h", "d", NULL };
+    size_t digits = strspn(value, "0123456789");
+    if (strcmp(value, "-1") == 0) {
+        return NULL;
+    }
+    for (size_t i = 0; digits > 0 && units[i] != NULL; i++) {
+        if (strcmp(value + digits, units[i]) == 0) {
+            return NULL;
+        }
+    }
+    return "expected a time such as \"1s\" or \"500ms\", or \"-1\"";
+}
+
+/* The base URL of an OpenSearch cluster, without a path. */
+static const char *check_http_url(const char *value)
+{
+    const char *host = strncmp(value, "http://", 7) == 0    ? value + 7
+                       : strncmp(value, "https://", 8) == 0 ? value + 8
+                                                            : NULL;
+    if (host != NULL && host[0] != '\0' && host[0] != '/') {
+        return NULL;
+    }
+    return "expected an http:// or https:// URL";
+}
+
 #define OPT_STR(field, def, chk, secret, desc)                                         \
     {                                                                                  \
         .key = #field, .type = CFG_TYPE_STRING, .offset = offsetof(struct cfg, field), \
@@ -124,12 +153,30 @@ const struct cfg_option cfg__options[] = {
     OPT_INT(storage.expiration_purge_interval_s, 60, 0, 86400,
             "NIP-40: seconds between deletions of expired events; 0: never delete them"),
     OPT_STR(storage.sqlite.path, "./data/ostrich.db", NULL, false, "SQLite database file"),
-    OPT_STR(storage.opensearch.url, "http://127.0.0.1:9200", NULL, false, "OpenSearch base URL"),
+    OPT_STR(storage.opensearch.url, "http://127.0.0.1:9200", check_http_url, false,
+            "OpenSearch base URL"),
     OPT_STR(storage.opensearch.index, "ostrich-events", NULL, false, "index that holds events"),
     OPT_STR(storage.opensearch.username, "", NULL, false,
             "user for HTTP basic authentication; empty: none"),
     OPT_STR(storage.opensearch.password, "", NULL, true,
             "password for HTTP basic authentication; never printed"),
+    OPT_STR(storage.opensearch.ca_file, "", NULL, false,
+            "CA certificates (PEM) that sign the cluster's certificate; empty: the system's"),
+    OPT_BOOL(storage.opensearch.tls_verify, 1,
+             "verify the cluster's TLS certificate and host name (https:// URLs)"),
+    OPT_INT(storage.opensearch.connect_timeout_ms, 2000, 100, 600000,
+            "longest wait to connect to the cluster, in milliseconds"),
+    OPT_INT(storage.opensearch.request_timeout_ms, 30000, 100, 3600000,
+            "longest wait for one request to the cluster, in milliseconds"),
+    OPT_INT(storage.opensearch.retry_max_ms, 10000, 0, 3600000,
+            "how long a batch of events is retried while the cluster cannot be reached "
+            "before its events are refused, in milliseconds"),
+    OPT_BOOL(storage.opensearch.refresh_wait, 1,
+             "acknowledge an event only once it is searchable (refresh=wait_for)"),
+    OPT_INT(storage.opensearch.shards, 1, 1, 1024, "primary shards of an index the relay creates"),
+    OPT_INT(storage.opensearch.replicas, 1, 0, 16, "replicas of an index the relay creates"),
+    OPT_STR(storage.opensearch.refresh_interval, "1s", check_duration, false,
+            "refresh interval of an index the relay creates (OpenSearch time units)"),
 
     OPT_STR(auth.relay_url, "", check_ws_url, false,
             "this relay's public URL for NIP-42 relay tags; empty: any ws:// or wss:// URL"),

@@ -194,14 +194,48 @@ static int configure_auth(struct relay *r)
     return 0;
 }
 
+/* Credentials from the environment win over the file, so an operator can
+ * keep them out of it (systemd's LoadCredential/Environment, Docker
+ * secrets). An empty variable counts as unset. */
+static const char *env_or(const char *name, const char *fallback)
+{
+    const char *v = getenv(name);
+    return v != NULL && v[0] != '\0' ? v : fallback;
+}
+
+static void store_options_from_cfg(const struct cfg *c, struct store_options *so)
+{
+    memset(so, 0, sizeof(*so));
+    so->backend = c->storage.backend == CFG_BACKEND_OPENSEARCH ? STORE_BACKEND_OPENSEARCH
+                                                               : STORE_BACKEND_SQLITE;
+    so->sqlite.path = c->storage.sqlite.path;
+    so->opensearch.url = c->storage.opensearch.url;
+    so->opensearch.index = c->storage.opensearch.index;
+    so->opensearch.username = env_or("OSTRICH_OPENSEARCH_USERNAME", c->storage.opensearch.username);
+    so->opensearch.password = env_or("OSTRICH_OPENSEARCH_PASSWORD", c->storage.opensearch.password);
+    so->opensearch.ca_file = c->storage.opensearch.ca_file;
+    so->opensearch.is_tls_verify = c->storage.opensearch.tls_verify;
+    so->opensearch.connect_timeout_ms = (uint32_t)c->storage.opensearch.connect_timeout_ms;
+    so->opensearch.request_timeout_ms = (uint32_t)c->storage.opensearch.request_timeout_ms;
+    so->opensearch.retry_max_ms = (uint32_t)c->storage.opensearch.retry_max_ms;
+    so->opensearch.is_refresh_wait = c->storage.opensearch.refresh_wait;
+    so->opensearch.shards = (uint32_t)c->storage.opensearch.shards;
+    so->opensearch.replicas = (uint32_t)c->storage.opensearch.replicas;
+    so->opensearch.refresh_interval = c->storage.opensearch.refresh_interval;
+}
+
 static int start_workers(struct relay *r)
 {
     const struct cfg *c = r->cfg;
-    struct store_options so = { .backend = STORE_BACKEND_SQLITE };
-    so.sqlite.path = c->storage.sqlite.path;
+    struct store_options so;
+    store_options_from_cfg(c, &so);
     int rc = store_open(&so, &r->store);
     if (rc < 0) {
-        log_error("cannot open the store at %s: %s", c->storage.sqlite.path, ost_strerror(rc));
+        log_error("cannot open the %s store at %s: %s",
+                  so.backend == STORE_BACKEND_SQLITE ? "SQLite" : "OpenSearch",
+                  so.backend == STORE_BACKEND_SQLITE ? c->storage.sqlite.path
+                                                     : c->storage.opensearch.url,
+                  ost_strerror(rc));
         return rc;
     }
     struct batcher_config bc = {
@@ -291,11 +325,6 @@ int relay_run(const struct cfg *cfg)
     buf_init(&r.nip11);
     buf_init(&r.html);
     int rc;
-    if (cfg->storage.backend != CFG_BACKEND_SQLITE) {
-        log_error("storage.backend: only \"sqlite\" is available in this build");
-        rc = OST_EINVAL;
-        goto out;
-    }
     raise_fd_limit();
     rc = build_documents(&r);
     if (rc < 0) {

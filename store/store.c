@@ -9,6 +9,7 @@
 
 #include "common/err.h"
 #include "filters/filter.h"
+#include "store/store_os.h"
 #include "store/store_sqlite.h"
 
 #define R_STORED    ""
@@ -20,6 +21,8 @@
 #define R_SHUTDOWN  "error: relay is shutting down"
 #define R_INVALID   "error: internal storage error"
 #define R_IO        "error: could not access the database"
+#define R_UNAVAIL   "error: storage unavailable"
+#define R_REFUSED   "error: the storage backend refused this event"
 /* NIP-01's "blocked:" prefix: the event is valid and new to the relay, but
  * the relay refuses it by rule, here the author's own earlier request
  * (NIP-09, NIP-62), not because of what the sender did wrong ("invalid:")
@@ -28,8 +31,8 @@
 #define R_VANISHED "blocked: the author of this event asked to vanish from this relay"
 
 const char *const store_reasons[] = {
-    R_STORED,   R_DUPLICATE, R_REPLACED, R_NOMEM,   R_FULL,     R_BUSY,
-    R_SHUTDOWN, R_INVALID,   R_IO,       R_DELETED, R_VANISHED, NULL,
+    R_STORED,  R_DUPLICATE, R_REPLACED, R_NOMEM,    R_FULL,    R_BUSY,    R_SHUTDOWN,
+    R_INVALID, R_IO,        R_DELETED,  R_VANISHED, R_UNAVAIL, R_REFUSED, NULL,
 };
 
 const char *store_error_reason(int rc)
@@ -50,6 +53,10 @@ const char *store_error_reason(int rc)
         return R_SHUTDOWN;
     case OST_EINVAL:
         return R_INVALID;
+    case OST_EUNAVAIL:
+        return R_UNAVAIL;
+    case OST_EREJECT:
+        return R_REFUSED;
     default:
         return R_IO;
     }
@@ -90,6 +97,8 @@ int store_open(const struct store_options *opt, struct store **out)
     switch (opt->backend) {
     case STORE_BACKEND_SQLITE:
         return store_sqlite_open(opt, out);
+    case STORE_BACKEND_OPENSEARCH:
+        return store_os_open(opt, out);
     }
     return OST_EINVAL;
 }

@@ -30,6 +30,7 @@ struct filter_set;
 
 enum store_backend {
     STORE_BACKEND_SQLITE = 0,
+    STORE_BACKEND_OPENSEARCH = 1,
 };
 
 /* The current time in Unix seconds, for NIP-40 expiration. Called from
@@ -45,6 +46,21 @@ struct store_options {
         const char *path;         /* the database file; its parent directory is created */
         uint32_t busy_timeout_ms; /* 0: STORE_DEFAULT_BUSY_TIMEOUT_MS */
     } sqlite;
+    struct {
+        const char *url;      /* base URL, e.g. "http://127.0.0.1:9200" */
+        const char *index;    /* events go in this index, tombstones in "<index>-deletions" */
+        const char *username; /* NULL or "": no authentication */
+        const char *password;
+        const char *ca_file; /* NULL or "": the system's CA certificates */
+        bool is_tls_verify;  /* false only for test clusters with self-signed certificates */
+        uint32_t connect_timeout_ms;
+        uint32_t request_timeout_ms;
+        uint32_t retry_max_ms; /* how long a write keeps retrying an unreachable cluster */
+        bool is_refresh_wait;  /* a batch returns once its events are searchable */
+        uint32_t shards;       /* settings of an index this store creates */
+        uint32_t replicas;
+        const char *refresh_interval; /* e.g. "1s" */
+    } opensearch;
 };
 
 /* What a handle is for. A writer may write and read; a reader only reads. */
@@ -197,9 +213,12 @@ void store_conn_close(struct store_conn *c);
  * caller's policy).
  * Returns 0 once the transaction is durably committed; only then do the
  * results hold. On failure returns a negative code (OST_ENOMEM, OST_ENOSPC,
- * OST_ETIMEDOUT when the database stayed locked, OST_EIO, OST_EINVAL for a
- * reader handle), nothing of the batch is stored, and every result is
- * STORE_FAILED with an "error: ..." reason. */
+ * OST_ETIMEDOUT when the database stayed locked, OST_EIO, OST_EUNAVAIL when
+ * the store cannot be reached, OST_EINVAL for a reader handle), nothing of
+ * the batch is stored, and every result is STORE_FAILED with an
+ * "error: ..." reason. A backend without transactions over a batch
+ * (OpenSearch) may also return 0 with some results STORE_FAILED: those
+ * events were not stored, and every other result holds. */
 int store_write_batch(struct store_conn *c, const struct event *const *evs, size_t n,
                       struct store_result *results);
 
@@ -233,7 +252,8 @@ int store_query(struct store_conn *c, const struct filter *const *filters, size_
 
 /* What a query reports besides its events. */
 struct store_snapshot {
-    /* The sequence number of the query's snapshot (0 for an empty store):
+    /* The sequence number of the query's snapshot (0 for an empty SQLite
+     * store; OpenSearch numbers start from the clock):
      * every event stored with a sequence number up to it was visible to the
      * query, every later one was not. */
     uint64_t seq;
@@ -256,9 +276,12 @@ int store_count(struct store_conn *c, const struct filter *const *filters, size_
 /* store_count over the filters of a REQ (borrowed). */
 int store_count_set(struct store_conn *c, const struct filter_set *set, uint64_t *out);
 
-/* store_count_set that also calls fn(ud, pubkey) once for each event it
- * counts, so the caller can fold the pubkeys into NIP-45 registers. *out
- * equals the number of calls. Returns as store_count. */
+/* store_count_set that also calls fn(ud, pubkey) with the pubkeys of the
+ * events it counts, so the caller can fold them into NIP-45 registers:
+ * SQLite calls it once per counted event, OpenSearch once per distinct
+ * pubkey among them (HyperLogLog registers keep a maximum, so both give
+ * the same registers). Every pubkey of a counted event is passed at least
+ * once, and no other. Returns as store_count. */
 int store_count_set_pubkeys(struct store_conn *c, const struct filter_set *set, store_pubkey_fn fn,
                             void *ud, uint64_t *out);
 

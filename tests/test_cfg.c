@@ -125,10 +125,15 @@ static void write_non_defaults(struct buf *doc, struct buf *values)
             buf_append_str(&v, o->def_int ? "false" : "true");
         } else if (o->type == CFG_TYPE_STRING_ARRAY) {
             buf_printf(&v, "[\"%s\"]", pubkey_hex);
-        } else if (o->check != NULL && o->check(pubkey_hex) == NULL) {
-            buf_printf(&v, "\"%s\"", pubkey_hex);
         } else if (o->check != NULL) {
-            buf_printf(&v, "\"%s\"", ws_url);
+            /* The first of these that the option's check accepts. */
+            const char *const candidates[] = { pubkey_hex, ws_url, "https://search.example:9200",
+                                               "500ms", NULL };
+            size_t k = 0;
+            while (candidates[k + 1] != NULL && o->check(candidates[k]) != NULL) {
+                k++;
+            }
+            buf_printf(&v, "\"%s\"", candidates[k]);
         } else {
             buf_printf(&v, "\"v-%s \\\"q\\\" \\\\ \\t \xc3\xa9\"", o->key);
         }

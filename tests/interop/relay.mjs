@@ -96,10 +96,20 @@ function tomlString(s) {
 // Writes the config file into dir and returns its path. `limits`, `relay`,
 // `storage` override single keys of the defaults below; `search`, `auth`
 // and `nips`, when given, are written as the [search], [auth] and [nips]
-// tables (booleans and numbers only).
+// tables (booleans and numbers only), and `opensearch` as
+// [storage.opensearch].
 export function writeConfig(
     dir,
-    { relay = {}, limits = {}, storage = {}, search = null, auth = null, nips = null, logLevel = 'info' } = {}
+    {
+        relay = {},
+        limits = {},
+        storage = {},
+        search = null,
+        auth = null,
+        nips = null,
+        opensearch = null,
+        logLevel = 'info',
+    } = {}
 ) {
     const r = {
         bind: '127.0.0.1',
@@ -130,11 +140,18 @@ export function writeConfig(
     for (const [k, v] of Object.entries(l)) {
         lines.push(`${k} = ${v}`);
     }
+    const value = (v) => (typeof v === 'string' ? tomlString(v) : v);
     lines.push('', '[storage]');
     for (const [k, v] of Object.entries(s)) {
-        lines.push(`${k} = ${v}`);
+        lines.push(`${k} = ${value(v)}`);
     }
     lines.push('', '[storage.sqlite]', `path = ${tomlString(path.join(dir, 'ostrich.db'))}`);
+    if (opensearch !== null) {
+        lines.push('', '[storage.opensearch]');
+        for (const [k, v] of Object.entries(opensearch)) {
+            lines.push(`${k} = ${value(v)}`);
+        }
+    }
     for (const [table, values] of [['search', search], ['auth', auth], ['nips', nips]]) {
         if (values !== null) {
             lines.push('', `[${table}]`);

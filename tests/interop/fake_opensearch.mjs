@@ -1,0 +1,259 @@
+// A stand-in for an OpenSearch cluster, for the relay's tests on machines
+// where no OpenSearch server can run. It answers the REST calls the
+// OpenSearch backend makes (index creation and mappings, _bulk with create,
+// external versions and external_gte, _mget, _search and _msearch with
+// search_after, _count, _delete_by_query, _refresh) with the response shapes
+// of the OpenSearch REST reference, over an in-memory map of documents. Its
+// query evaluator knows exactly the clauses the backend writes (bool with
+// filter/must/must_not/should, terms, term, ids, range, match_all,
+// match_none); anything else is answered with a 400 so a test notices.
+// It is no model of relevance: "match" keeps documents that hold every word.
+import http from 'node:http';
+
+function readBody(req) {
+    return new Promise((resolve, reject) => {
+        let body = '';
+        req.setEncoding('utf8');
+        req.on('data', (d) => {
+            body += d;
+        });
+        req.on('end', () => resolve(body));
+        req.on('error', reject);
+    });
+}
+
+class Unsupported extends Error {}
+
+function list(x) {
+    return x === undefined ? [] : [].concat(x);
+}
+
+function matches(q, id, d) {
+    if (q.match_all) {
+        return true;
+    }
+    if (q.match_none) {
+        return false;
+    }
+    if (q.bool) {
+        const b = q.bool;
+        if (!list(b.filter).every((x) => matches(x, id, d))) {
+            return false;
+        }
+        if (!list(b.must).every((x) => matches(x, id, d))) {
+            return false;
+        }
+        if (list(b.must_not).some((x) => matches(x, id, d))) {
+            return false;
+        }
+        const should = list(b.should);
+        return should.length === 0 || should.some((x) => matches(x, id, d));
+    }
+    if (q.terms) {
+        const [field, values] = Object.entries(q.terms)[0];
+        return list(d[field]).some((v) => values.includes(v));
+    }
+    if (q.term) {
+        const [field, want] = Object.entries(q.term)[0];
+        const value = want !== null && typeof want === 'object' ? want.value : want;
+        return list(d[field]).includes(value);
+    }
+    if (q.ids) {
+        return q.ids.values.includes(id);
+    }
+    if (q.range) {
+        const [field, r] = Object.entries(q.range)[0];
+        const v = d[field];
+        if (v === undefined) {
+            return false;
+        }
+        return (
+            (r.gte === undefined || v >= r.gte) &&
+            (r.lte === undefined || v <= r.lte) &&
+            (r.gt === undefined || v > r.gt) &&
+            (r.lt === undefined || v < r.lt)
+        );
+    }
+    if (q.match) {
+        const [field, m] = Object.entries(q.match)[0];
+        const words = String(typeof m === 'object' ? m.query : m).toLowerCase().split(/\s+/).filter(Boolean);
+        const have = new Set(String(d[field] ?? '').toLowerCase().split(/[^\p{L}\p{N}]+/u));
+        return words.every((w) => have.has(w));
+    }
+    throw new Unsupported(`unsupported query ${JSON.stringify(q)}`);
+}
+
+function compareHits(a, b) {
+    return b.doc.created_at - a.doc.created_at || (a.doc.id < b.doc.id ? -1 : a.doc.id > b.doc.id ? 1 : 0);
+}
+
+export async function fakeCluster(port, { mapping = () => null } = {}) {
+    const indexes = new Map(); // name -> { body, docs: Map(_id -> { doc, version }) }
+    const requests = [];
+    const json = (res, status, body) => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+    };
+    const error = (res, status, type, reason) => json(res, status, { error: { type, reason }, status });
+    const docsOf = (name) => indexes.get(name)?.docs ?? new Map();
+
+    function search(name, q) {
+        const hits = [];
+        for (const [id, { doc }] of docsOf(name)) {
+            if (matches(q.query ?? { match_all: {} }, id, doc)) {
+                hits.push({ id, doc });
+            }
+        }
+        hits.sort(compareHits);
+        let from = 0;
+        if (q.search_after) {
+            const [ca, eid] = q.search_after;
+            from = hits.findIndex((h) => h.doc.created_at < ca || (h.doc.created_at === ca && h.doc.id > eid));
+            from = from < 0 ? hits.length : from;
+        }
+        return {
+            took: 1,
+            timed_out: false,
+            _shards: { total: 1, successful: 1, skipped: 0, failed: 0 },
+            hits: {
+                max_score: null,
+                hits: hits.slice(from, from + (q.size ?? 10)).map((h) => ({
+                    _index: name,
+                    _id: h.id,
+                    _score: null,
+                    _source: { raw: h.doc.raw },
+                    sort: [h.doc.created_at, h.doc.id],
+                })),
+            },
+        };
+    }
+
+    function bulk(body) {
+        const lines = body.split('\n').filter((l) => l !== '');
+        const items = [];
+        for (let i = 0; i < lines.length; i += 2) {
+            const action = JSON.parse(lines[i]);
+            const op = Object.keys(action)[0];
+            const meta = action[op];
+            const source = JSON.parse(lines[i + 1]);
+            const docs = indexes.get(meta._index)?.docs;
+            if (!docs) {
+                items.push({ [op]: { _index: meta._index, _id: meta._id, status: 404, error: { type: 'index_not_found_exception', reason: 'no such index' } } });
+                continue;
+            }
+            const old = docs.get(meta._id);
+            const conflict =
+                (op === 'create' && old) ||
+                (old && meta.version_type === 'external' && old.version >= meta.version) ||
+                (old && meta.version_type === 'external_gte' && old.version > meta.version);
+            if (conflict) {
+                items.push({
+                    [op]: {
+                        _index: meta._index,
+                        _id: meta._id,
+                        status: 409,
+                        error: {
+                            type: 'version_conflict_engine_exception',
+                            reason: `[${meta._id}]: version conflict, current version [${old.version}] is higher or equal to the one provided [${meta.version ?? 1}]`,
+                        },
+                    },
+                });
+                continue;
+            }
+            docs.set(meta._id, { doc: source, version: meta.version ?? (old ? old.version + 1 : 1) });
+            items.push({ [op]: { _index: meta._index, _id: meta._id, _version: 1, result: old ? 'updated' : 'created', status: old ? 200 : 201 } });
+        }
+        return { took: 2, errors: items.some((it) => Object.values(it)[0].status >= 300), items };
+    }
+
+    const server = http.createServer(async (req, res) => {
+        const body = await readBody(req);
+        const url = new URL(req.url, 'http://x');
+        requests.push({ method: req.method, path: url.pathname, query: url.search, body });
+        const parts = url.pathname.split('/').filter(Boolean);
+        const [name, api] = parts;
+        try {
+            if (req.method === 'GET' && api === '_mapping') {
+                if (indexes.has(name)) {
+                    return json(res, 200, { [name]: { mappings: JSON.parse(indexes.get(name).body).mappings } });
+                }
+                const m = mapping(name);
+                return m ? json(res, 200, m) : error(res, 404, 'index_not_found_exception', `no such index [${name}]`);
+            }
+            if (req.method === 'PUT' && parts.length === 1) {
+                if (indexes.has(name)) {
+                    return error(res, 400, 'resource_already_exists_exception', `index [${name}] already exists`);
+                }
+                indexes.set(name, { body, docs: new Map() });
+                return json(res, 200, { acknowledged: true, shards_acknowledged: true, index: name });
+            }
+            if (req.method === 'DELETE' && parts.length === 1) {
+                return indexes.delete(name) ? json(res, 200, { acknowledged: true }) : error(res, 404, 'index_not_found_exception', 'no such index');
+            }
+            if (req.method === 'POST' && name === '_bulk') {
+                return json(res, 200, bulk(body));
+            }
+            if (req.method === 'POST' && api === '_mget') {
+                const docs = docsOf(name);
+                return json(res, 200, {
+                    docs: JSON.parse(body).ids.map((id) =>
+                        docs.has(id)
+                            ? { _index: name, _id: id, _version: 1, _seq_no: 0, _primary_term: 1, found: true, _source: docs.get(id).doc }
+                            : { _index: name, _id: id, found: false }
+                    ),
+                });
+            }
+            if (req.method === 'POST' && api === '_search') {
+                const q = JSON.parse(body);
+                if (q.aggs) {
+                    throw new Unsupported('aggregations');
+                }
+                return json(res, 200, search(name, q));
+            }
+            if (req.method === 'POST' && api === '_msearch') {
+                const lines = body.split('\n').filter((l) => l !== '');
+                const responses = [];
+                for (let i = 0; i < lines.length; i += 2) {
+                    responses.push({ ...search(name, JSON.parse(lines[i + 1])), status: 200 });
+                }
+                return json(res, 200, { took: 2, responses });
+            }
+            if (req.method === 'POST' && api === '_count') {
+                const q = JSON.parse(body).query;
+                let count = 0;
+                for (const [id, { doc }] of docsOf(name)) {
+                    count += matches(q, id, doc) ? 1 : 0;
+                }
+                return json(res, 200, { count, _shards: { total: 1, successful: 1, skipped: 0, failed: 0 } });
+            }
+            if (req.method === 'POST' && api === '_delete_by_query') {
+                const q = JSON.parse(body).query;
+                const docs = docsOf(name);
+                let deleted = 0;
+                for (const [id, { doc }] of [...docs]) {
+                    if (matches(q, id, doc)) {
+                        docs.delete(id);
+                        deleted++;
+                    }
+                }
+                return json(res, 200, { took: 1, timed_out: false, total: deleted, deleted, batches: 1, version_conflicts: 0, noops: 0, failures: [] });
+            }
+            if (req.method === 'POST' && api === '_refresh') {
+                return json(res, 200, { _shards: { total: 1, successful: 1, failed: 0 } });
+            }
+            return error(res, 400, 'illegal_argument_exception', `unexpected ${req.method} ${url.pathname}`);
+        } catch (err) {
+            return error(res, 400, err instanceof Unsupported ? 'parsing_exception' : 'illegal_argument_exception', err.message);
+        }
+    });
+    await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
+    return {
+        requests,
+        indexes,
+        close: () =>
+            new Promise((resolve) => {
+                server.closeAllConnections();
+                server.close(resolve);
+            }),
+    };
+}
