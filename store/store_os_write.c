@@ -59,6 +59,7 @@ struct slot {
     bool is_conflict; /* replaceable or addressable 409: read back */
     bool is_tomb_failed;
     int pending_rc; /* the code if the wait ends with it pending */
+    int found;      /* enum found, after read_back */
     char doc_id[STORE_OS_DOC_ID_CAP];
 };
 
@@ -213,27 +214,39 @@ static int check_refusals(struct batch *b)
     return rc == OST_EPARSE ? OST_EIO : rc;
 }
 
-/* A refused event that is stored after all (a request to vanish, which is
- * kept, sent again) is a duplicate. */
-static int recheck_refused(struct batch *b)
+/* What the events index holds at an event's document id. */
+enum found {
+    FOUND_NONE = 0,
+    FOUND_SAME,  /* this very event */
+    FOUND_OTHER, /* another version of its address */
+};
+
+static bool is_picked(const struct slot *sl, bool want_conflicts)
+{
+    return want_conflicts ? sl->is_conflict : sl->is_done;
+}
+
+/* One _mget of the document ids of the picked events (the refused ones, or
+ * the addresses that answered 409), filling their slots' found. */
+static int read_back(struct batch *b, bool want_conflicts)
 {
     struct store_os_conn *c = b->c;
     struct store_os *s = store_os__store(&c->base);
-    size_t n_refused = 0;
+    size_t n = 0;
     for (size_t i = 0; i < b->n; i++) {
-        n_refused += b->slots[i].is_done;
+        n += is_picked(&b->slots[i], want_conflicts);
     }
-    if (n_refused == 0) {
+    if (n == 0) {
         return 0;
     }
-    struct store_os_mget_doc *docs = calloc(n_refused, sizeof(*docs));
+    struct store_os_mget_doc *docs = calloc(n, sizeof(*docs));
     if (docs == NULL) {
         return OST_ENOMEM;
     }
     buf_reset(&c->body);
     int rc = buf_append_str(&c->body, "{\"ids\":[");
     for (size_t i = 0; i < b->n && rc == 0; i++) {
-        if (b->slots[i].is_done) {
+        if (is_picked(&b->slots[i], want_conflicts)) {
             store_os_dsl_event_doc_id(b->evs[i], b->slots[i].doc_id);
             rc = append_id(&c->body, b->slots[i].doc_id);
         }
@@ -242,20 +255,33 @@ static int recheck_refused(struct batch *b)
     rc = rc == 0 ? store_os__path(c, "/%s/_mget?_source=id", s->index) : rc;
     long st;
     rc = rc == 0 ? store_os__request(c, "POST", NULL, STORE_OS_RETRY, "an event read", &st) : rc;
-    rc = rc == 0 ? store_os_resp_mget(c->resp.data, c->resp.len, docs, n_refused) : rc;
+    rc = rc == 0 ? store_os_resp_mget(c->resp.data, c->resp.len, docs, n) : rc;
     for (size_t i = 0, k = 0; i < b->n && rc == 0; i++) {
-        if (!b->slots[i].is_done) {
+        if (!is_picked(&b->slots[i], want_conflicts)) {
             continue;
         }
         char hex[65];
         id_hex(b->evs[i]->id, hex);
-        if (docs[k].is_found && strcmp(docs[k].event_id, hex) == 0) {
-            store_result_set(&b->results[i], STORE_DUPLICATE, 0);
-        }
+        b->slots[i].found = !docs[k].is_found                    ? FOUND_NONE
+                            : strcmp(docs[k].event_id, hex) == 0 ? FOUND_SAME
+                                                                 : FOUND_OTHER;
         k++;
     }
     free(docs);
     return rc == OST_EPARSE ? OST_EIO : rc;
+}
+
+/* A refused event that is stored after all (a request to vanish, which is
+ * kept, sent again) is a duplicate. */
+static int recheck_refused(struct batch *b)
+{
+    int rc = read_back(b, false);
+    for (size_t i = 0; i < b->n && rc == 0; i++) {
+        if (b->slots[i].is_done && b->slots[i].found == FOUND_SAME) {
+            store_result_set(&b->results[i], STORE_DUPLICATE, 0);
+        }
+    }
+    return rc;
 }
 
 /* Step 2 */
@@ -455,51 +481,26 @@ static int send_bulk(struct batch *b)
 
 static int resolve_conflicts(struct batch *b)
 {
-    struct store_os_conn *c = b->c;
-    struct store_os *s = store_os__store(&c->base);
-    size_t n = 0;
-    for (size_t i = 0; i < b->n; i++) {
-        n += b->slots[i].is_conflict;
-    }
-    if (n == 0) {
-        return 0;
-    }
-    struct store_os_mget_doc *docs = calloc(n, sizeof(*docs));
-    if (docs == NULL) {
-        return OST_ENOMEM;
-    }
-    buf_reset(&c->body);
-    int rc = buf_append_str(&c->body, "{\"ids\":[");
+    int rc = read_back(b, true);
     for (size_t i = 0; i < b->n && rc == 0; i++) {
-        if (b->slots[i].is_conflict) {
-            store_os_dsl_event_doc_id(b->evs[i], b->slots[i].doc_id);
-            rc = append_id(&c->body, b->slots[i].doc_id);
-        }
-    }
-    rc = rc == 0 ? close_ids(&c->body) : rc;
-    rc = rc == 0 ? store_os__path(c, "/%s/_mget?_source=id", s->index) : rc;
-    long st;
-    rc = rc == 0 ? store_os__request(c, "POST", NULL, STORE_OS_RETRY, "an event read", &st) : rc;
-    rc = rc == 0 ? store_os_resp_mget(c->resp.data, c->resp.len, docs, n) : rc;
-    for (size_t i = 0, k = 0; i < b->n && rc == 0; i++) {
         if (!b->slots[i].is_conflict) {
             continue;
         }
-        char hex[65];
-        id_hex(b->evs[i]->id, hex);
-        if (!docs[k].is_found) {
+        switch (b->slots[i].found) {
+        case FOUND_NONE:
             /* The newer version was deleted between the write and this
              * read: nothing is stored for the address now; try again. */
             finish(b, i, STORE_FAILED, OST_EAGAIN);
-        } else if (strcmp(docs[k].event_id, hex) == 0) {
+            break;
+        case FOUND_SAME:
             finish(b, i, STORE_DUPLICATE, 0);
-        } else {
+            break;
+        case FOUND_OTHER:
             finish(b, i, STORE_REPLACED_OLDER, 0);
+            break;
         }
-        k++;
     }
-    free(docs);
-    return rc == OST_EPARSE ? OST_EIO : rc;
+    return rc;
 }
 
 /* Step 4 */

@@ -7,7 +7,9 @@
 // query evaluator knows exactly the clauses the backend writes (bool with
 // filter/must/must_not/should, terms, term, ids, range, match_all,
 // match_none); anything else is answered with a 400 so a test notices.
-// It is no model of relevance: "match" keeps documents that hold every word.
+// Relevance is a toy: a "match" keeps documents that hold every word, and
+// its score is the share of the document's words that are query words, so
+// only plainly more relevant documents come first.
 import http from 'node:http';
 
 function readBody(req) {
@@ -76,17 +78,67 @@ function matches(q, id, d) {
     }
     if (q.match) {
         const [field, m] = Object.entries(q.match)[0];
-        const words = String(typeof m === 'object' ? m.query : m).toLowerCase().split(/\s+/).filter(Boolean);
-        const have = new Set(String(d[field] ?? '').toLowerCase().split(/[^\p{L}\p{N}]+/u));
-        return words.every((w) => have.has(w));
+        const have = new Set(words(d[field]));
+        return words(typeof m === 'object' ? m.query : m).every((w) => have.has(w));
     }
     throw new Unsupported(`unsupported query ${JSON.stringify(q)}`);
 }
 
-function compareHits(a, b) {
-    return b.doc.created_at - a.doc.created_at || (a.doc.id < b.doc.id ? -1 : a.doc.id > b.doc.id ? 1 : 0);
+function words(text) {
+    return String(text ?? '')
+        .normalize('NFD')
+        .replace(/\p{M}/gu, '')
+        .toLowerCase()
+        .split(/[^\p{L}\p{N}]+/u)
+        .filter(Boolean);
 }
 
+// The toy score of document d for the "match" clauses in q.
+function score(q, d) {
+    if (q === null || typeof q !== 'object') {
+        return 0;
+    }
+    if (q.match) {
+        const [field, m] = Object.entries(q.match)[0];
+        const want = new Set(words(typeof m === 'object' ? m.query : m));
+        const have = words(d[field]);
+        return have.length ? have.filter((w) => want.has(w)).length / have.length : 0;
+    }
+    let total = 0;
+    for (const v of Object.values(q)) {
+        for (const x of list(v)) {
+            total += score(x, d);
+        }
+    }
+    return total;
+}
+
+// The sort keys of a hit for a "sort" list such as
+// ["_score", {"created_at": "desc"}, {"id": "asc"}].
+function sortKeys(spec, hit) {
+    return spec.map((s) => {
+        if (s === '_score') {
+            return { v: hit.score, desc: true };
+        }
+        const [field, o] = Object.entries(s)[0];
+        const order = typeof o === 'object' ? o.order : o;
+        return { v: hit.doc[field], desc: order === 'desc' };
+    });
+}
+
+function compareKeys(a, b) {
+    for (let i = 0; i < a.length; i++) {
+        const x = a[i].v;
+        const y = b[i] && 'v' in b[i] ? b[i].v : b[i];
+        if (x !== y) {
+            const lt = x === undefined ? false : y === undefined ? true : x < y;
+            return (lt ? -1 : 1) * (a[i].desc ? -1 : 1);
+        }
+    }
+    return 0;
+}
+
+// Listens on 127.0.0.1:port (0: a port the kernel picks, in .port).
 export async function fakeCluster(port, { mapping = () => null } = {}) {
     const indexes = new Map(); // name -> { body, docs: Map(_id -> { doc, version }) }
     const requests = [];
@@ -98,17 +150,20 @@ export async function fakeCluster(port, { mapping = () => null } = {}) {
     const docsOf = (name) => indexes.get(name)?.docs ?? new Map();
 
     function search(name, q) {
+        const query = q.query ?? { match_all: {} };
+        const spec = q.sort ?? ['_score'];
         const hits = [];
         for (const [id, { doc }] of docsOf(name)) {
-            if (matches(q.query ?? { match_all: {} }, id, doc)) {
-                hits.push({ id, doc });
+            if (matches(query, id, doc)) {
+                const hit = { id, doc, score: score(query, doc) };
+                hit.keys = sortKeys(spec, hit);
+                hits.push(hit);
             }
         }
-        hits.sort(compareHits);
+        hits.sort((a, b) => compareKeys(a.keys, b.keys));
         let from = 0;
         if (q.search_after) {
-            const [ca, eid] = q.search_after;
-            from = hits.findIndex((h) => h.doc.created_at < ca || (h.doc.created_at === ca && h.doc.id > eid));
+            from = hits.findIndex((h) => compareKeys(h.keys, q.search_after) > 0);
             from = from < 0 ? hits.length : from;
         }
         return {
@@ -120,11 +175,45 @@ export async function fakeCluster(port, { mapping = () => null } = {}) {
                 hits: hits.slice(from, from + (q.size ?? 10)).map((h) => ({
                     _index: name,
                     _id: h.id,
-                    _score: null,
+                    _score: spec.includes('_score') ? h.score : null,
                     _source: { raw: h.doc.raw },
-                    sort: [h.doc.created_at, h.doc.id],
+                    sort: h.keys.map((k) => k.v),
                 })),
             },
+        };
+    }
+
+    // A composite aggregation over one terms source, in key order.
+    function composite(name, q) {
+        const [aggName, agg] = Object.entries(q.aggs)[0];
+        const c = agg.composite;
+        if (!c || c.sources.length !== 1) {
+            throw new Unsupported(`aggregation ${JSON.stringify(agg)}`);
+        }
+        const [key, src] = Object.entries(c.sources[0])[0];
+        const field = src.terms.field;
+        const counts = new Map();
+        for (const [id, { doc }] of docsOf(name)) {
+            if (matches(q.query ?? { match_all: {} }, id, doc)) {
+                counts.set(doc[field], (counts.get(doc[field]) ?? 0) + 1);
+            }
+        }
+        const after = c.after ? c.after[key] : null;
+        const buckets = [...counts.keys()]
+            .sort()
+            .filter((k) => after === null || k > after)
+            .slice(0, c.size ?? 10)
+            .map((k) => ({ key: { [key]: k }, doc_count: counts.get(k) }));
+        const out = { buckets };
+        if (buckets.length > 0) {
+            out.after_key = buckets[buckets.length - 1].key;
+        }
+        return {
+            took: 1,
+            timed_out: false,
+            _shards: { total: 1, successful: 1, skipped: 0, failed: 0 },
+            hits: { max_score: null, hits: [] },
+            aggregations: { [aggName]: out },
         };
     }
 
@@ -169,7 +258,7 @@ export async function fakeCluster(port, { mapping = () => null } = {}) {
     const server = http.createServer(async (req, res) => {
         const body = await readBody(req);
         const url = new URL(req.url, 'http://x');
-        requests.push({ method: req.method, path: url.pathname, query: url.search, body });
+        requests.push({ method: req.method, path: url.pathname, query: url.search, headers: req.headers, body });
         const parts = url.pathname.split('/').filter(Boolean);
         const [name, api] = parts;
         try {
@@ -206,7 +295,7 @@ export async function fakeCluster(port, { mapping = () => null } = {}) {
             if (req.method === 'POST' && api === '_search') {
                 const q = JSON.parse(body);
                 if (q.aggs) {
-                    throw new Unsupported('aggregations');
+                    return json(res, 200, composite(name, q));
                 }
                 return json(res, 200, search(name, q));
             }
@@ -229,9 +318,10 @@ export async function fakeCluster(port, { mapping = () => null } = {}) {
             if (req.method === 'POST' && api === '_delete_by_query') {
                 const q = JSON.parse(body).query;
                 const docs = docsOf(name);
+                const max = url.searchParams.has('max_docs') ? Number(url.searchParams.get('max_docs')) : Infinity;
                 let deleted = 0;
                 for (const [id, { doc }] of [...docs]) {
-                    if (matches(q, id, doc)) {
+                    if (deleted < max && matches(q, id, doc)) {
                         docs.delete(id);
                         deleted++;
                     }
@@ -248,6 +338,7 @@ export async function fakeCluster(port, { mapping = () => null } = {}) {
     });
     await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
     return {
+        port: server.address().port,
         requests,
         indexes,
         close: () =>

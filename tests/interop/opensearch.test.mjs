@@ -125,8 +125,17 @@ describe('OpenSearch backend without a real cluster', { timeout: TEST_TIMEOUT_MS
     test('recovers by itself when the cluster comes back', async () => {
         const port = await freePort();
         const dir = makeTempDir('os-recover');
-        config(dir, port);
-        const relay = await startRelay(dir);
+        // Credentials from the environment win over the file's.
+        config(dir, port, { username: 'file-user', password: 'file-secret' });
+        process.env.OSTRICH_OPENSEARCH_USERNAME = 'env-user';
+        process.env.OSTRICH_OPENSEARCH_PASSWORD = 'env-secret';
+        let relay;
+        try {
+            relay = await startRelay(dir);
+        } finally {
+            delete process.env.OSTRICH_OPENSEARCH_USERNAME;
+            delete process.env.OSTRICH_OPENSEARCH_PASSWORD;
+        }
         cleanups.push(() => relay.stop());
         const c = await RawClient.open(relay.url);
         const key = newKey();
@@ -152,6 +161,10 @@ describe('OpenSearch backend without a real cluster', { timeout: TEST_TIMEOUT_MS
         assert.equal(events.mappings.properties.tags.type, 'keyword');
         assert.equal(events.settings.index?.number_of_replicas ?? events.settings.number_of_replicas, 0);
         assert.ok(cluster.indexes.has('ostrich-test-deletions'));
+
+        const basic = `Basic ${Buffer.from('env-user:env-secret').toString('base64')}`;
+        assert.ok(cluster.requests.every((r) => r.headers.authorization === basic));
+        assert.doesNotMatch(relay.stderr(), /secret/);
 
         // One create per event id, searchable before the OK.
         const bulk = cluster.requests.filter((r) => r.path === '/_bulk');
