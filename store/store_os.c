@@ -103,7 +103,8 @@ int store_os__request(struct store_os_conn *c, const char *method, const char *c
         return rc;
     }
     if (rc < 0) {
-        set_available(s, false, ost_strerror(rc));
+        const char *why = store_os_http_last_error(c->http);
+        set_available(s, false, why[0] != '\0' ? why : ost_strerror(rc));
         return OST_EUNAVAIL;
     }
     if (st == 502 || st == 503 || st == 504) {
@@ -676,6 +677,8 @@ int store_os_open(const struct store_options *opt, struct store **out)
         goto fail;
     }
     rc = store_os__ready(store_os__conn(probe), STORE_OS_ONCE);
+    char why[160];
+    snprintf(why, sizeof(why), "%s", store_os_http_last_error(store_os__conn(probe)->http));
     os_conn_close(probe);
     if (rc == OST_EINVAL || rc == OST_ENOMEM) {
         goto fail;
@@ -683,7 +686,7 @@ int store_os_open(const struct store_options *opt, struct store **out)
     if (rc < 0) {
         log_warn("storage: OpenSearch at %s cannot be used yet (%s); the relay starts and "
                  "checks its indexes again on each request",
-                 store_os_http_url(s->http), ost_strerror(rc));
+                 store_os_http_url(s->http), why[0] != '\0' ? why : ost_strerror(rc));
     }
     *out = &s->base;
     return 0;

@@ -21,6 +21,7 @@
 #include "store/store_os_http.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -64,6 +65,10 @@ struct store_os_http {
     bool is_oom;                   /* the write callback ran out of memory */
     unsigned last_tries;
     uint64_t rng; /* xorshift64 state for the backoff jitter */
+    /* libcurl's words for the last failure ("SSL certificate problem:
+     * self-signed certificate", "Failed to connect to ..."); the URL holds
+     * no credentials, so neither does this. */
+    char errbuf[CURL_ERROR_SIZE];
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -274,6 +279,7 @@ static bool setup_easy(struct store_os_http *h)
     }
     bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_WRITEDATA, h) != CURLE_OK;
+    bad |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->errbuf) != CURLE_OK;
     return !bad;
 }
 
@@ -428,7 +434,12 @@ static int perform(struct store_os_http *h, const char *method, const char *path
     buf_reset(resp);
     h->resp = resp;
     h->is_oom = false;
-    rc = map_curl(h, curl_easy_perform(e));
+    h->errbuf[0] = '\0';
+    CURLcode cc = curl_easy_perform(e);
+    if (cc != CURLE_OK && h->errbuf[0] == '\0') {
+        snprintf(h->errbuf, sizeof(h->errbuf), "%s", curl_easy_strerror(cc));
+    }
+    rc = map_curl(h, cc);
     if (rc == 0) {
         long code = 0;
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
@@ -527,4 +538,9 @@ unsigned store_os_http_last_tries(const struct store_os_http *h)
 const char *store_os_http_url(const struct store_os_http_shared *sh)
 {
     return sh->url;
+}
+
+const char *store_os_http_last_error(const struct store_os_http *h)
+{
+    return h->errbuf;
 }

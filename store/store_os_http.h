@@ -126,6 +126,12 @@ bool store_os_http_is_transient(int rc, long status);
  * for tests and logs). */
 unsigned store_os_http_last_tries(const struct store_os_http *h);
 
+/* What went wrong in the last request on h that failed in transport
+ * (libcurl's message, e.g. "SSL certificate problem: self-signed
+ * certificate"), "" when it got an answer. Borrowed until the next request
+ * on h. For logs; it never holds credentials. */
+const char *store_os_http_last_error(const struct store_os_http *h);
+
 /* The base URL of sh, without credentials, for logs. */
 const char *store_os_http_url(const struct store_os_http_shared *sh);
 

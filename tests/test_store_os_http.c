@@ -254,6 +254,7 @@ static void check_retry_transient(struct fix *f)
     CHECK_INT_EQ(status, 200);
     CHECK(resp_is(&f->resp, "{\"errors\":false}"));
     CHECK_INT_EQ(store_os_http_last_tries(f->h), 3);
+    CHECK_STR_EQ(store_os_http_last_error(f->h), ""); /* 429 and 503 are answers */
     CHECK_INT_EQ(httpfx_request_count(f->fx), 3);
     CHECK_INT_EQ(httpfx_connection_count(f->fx), 1); /* answers keep the connection */
     for (size_t i = 0; i < 3; i++) {
@@ -371,6 +372,8 @@ static void check_refused(struct store_os_http *h, struct buf *resp)
     CHECK_INT_EQ(store_os_http_request(h, "GET", "/", NULL, NULL, 0, &status, resp), OST_EUNAVAIL);
     CHECK(now_us() - t0 < STORE_OS_HTTP_CONNECT_TIMEOUT_MS * 1000u); /* refused, not timed out */
     CHECK_INT_EQ(status, -7);
+    /* The log line gets libcurl's words for it. */
+    CHECK(strstr(store_os_http_last_error(h), "onnect") != NULL);
     /* Unavailable is transient: retried until retry_max_ms (250) passes. */
     CHECK_INT_EQ(store_os_http_request_retry(h, "GET", "/", NULL, NULL, 0, &status, resp),
                  OST_EUNAVAIL);
@@ -520,6 +523,10 @@ static void check_tls_to_plain(struct fix *f)
                  OST_EIO);
     CHECK_INT_EQ(store_os_http_last_tries(f->h), 1);
     CHECK_INT_EQ(status, -7);
+    CHECK(strstr(store_os_http_last_error(f->h), "SSL") != NULL ||
+          strstr(store_os_http_last_error(f->h), "TLS") != NULL);
+    CHECK(strstr(store_os_http_last_error(f->h), "SSL") != NULL ||
+          strstr(store_os_http_last_error(f->h), "TLS") != NULL);
     CHECK_INT_EQ(httpfx_request_count(f->fx), 0);
     CHECK(httpfx_connection_count(f->fx) >= 1); /* it did reach the server */
 }

@@ -11,6 +11,7 @@
 // its score is the share of the document's words that are query words, so
 // only plainly more relevant documents come first.
 import http from 'node:http';
+import https from 'node:https';
 
 function readBody(req) {
     return new Promise((resolve, reject) => {
@@ -138,8 +139,9 @@ function compareKeys(a, b) {
     return 0;
 }
 
-// Listens on 127.0.0.1:port (0: a port the kernel picks, in .port).
-export async function fakeCluster(port, { mapping = () => null } = {}) {
+// Listens on 127.0.0.1:port (0: a port the kernel picks, in .port), over
+// HTTPS when tls ({ cert, key }, PEM text) is given.
+export async function fakeCluster(port, { mapping = () => null, tls = null } = {}) {
     const indexes = new Map(); // name -> { body, docs: Map(_id -> { doc, version }) }
     const requests = [];
     const json = (res, status, body) => {
@@ -255,7 +257,7 @@ export async function fakeCluster(port, { mapping = () => null } = {}) {
         return { took: 2, errors: items.some((it) => Object.values(it)[0].status >= 300), items };
     }
 
-    const server = http.createServer(async (req, res) => {
+    const handler = async (req, res) => {
         const body = await readBody(req);
         const url = new URL(req.url, 'http://x');
         requests.push({ method: req.method, path: url.pathname, query: url.search, headers: req.headers, body });
@@ -335,7 +337,8 @@ export async function fakeCluster(port, { mapping = () => null } = {}) {
         } catch (err) {
             return error(res, 400, err instanceof Unsupported ? 'parsing_exception' : 'illegal_argument_exception', err.message);
         }
-    });
+    };
+    const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
     await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
     return {
         port: server.address().port,

@@ -13,9 +13,10 @@
 //   reference describes them.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import net from 'node:net';
 
-import { httpRequest, makeTempDir, startRelay, stopRelayClean, writeConfig, DEADLINE_MS, TEST_TIMEOUT_MS } from './relay.mjs';
+import { httpRequest, makeCertificate, makeTempDir, startRelay, stopRelayClean, writeConfig, DEADLINE_MS, TEST_TIMEOUT_MS } from './relay.mjs';
 import { RawClient, closeAll, newKey, nowSec, signed } from './client.mjs';
 import { fakeCluster } from './fake_opensearch.mjs';
 
@@ -184,6 +185,39 @@ describe('OpenSearch backend without a real cluster', { timeout: TEST_TIMEOUT_MS
         assert.match(msg, /^duplicate:/);
         await closeAll(c);
         await stopRelayClean(relay);
+    });
+
+    test('talks TLS to the cluster: verified against ca_file, refused without it', async () => {
+        const certDir = makeTempDir('os-tls-cert');
+        const { cert, key } = makeCertificate(certDir);
+        const cluster = await fakeCluster(0, {
+            tls: { cert: fs.readFileSync(cert, 'utf8'), key: fs.readFileSync(key, 'utf8') },
+        });
+        cleanups.push(() => cluster.close());
+        const url = `https://127.0.0.1:${cluster.port}`;
+
+        const untrusted = makeTempDir('os-tls-untrusted');
+        config(untrusted, cluster.port, { url });
+        const r1 = await startRelay(untrusted);
+        cleanups.push(() => r1.stop());
+        assert.match(r1.stderr(), /cannot be used yet \(SSL certificate problem/);
+        const c1 = await RawClient.open(r1.url);
+        const k = newKey();
+        assert.deepEqual(await c1.publish(signed(k, { content: 'untrusted' })), [false, 'error: storage unavailable']);
+        assert.equal(cluster.requests.length, 0);
+        await closeAll(c1);
+        await stopRelayClean(r1);
+
+        const trusted = makeTempDir('os-tls-trusted');
+        config(trusted, cluster.port, { url, ca_file: cert });
+        const r2 = await startRelay(trusted);
+        cleanups.push(() => r2.stop());
+        const c2 = await RawClient.open(r2.url);
+        const ev = signed(k, { content: 'over TLS' });
+        assert.deepEqual(await c2.publish(ev), [true, '']);
+        assert.deepEqual((await c2.query('t', { ids: [ev.id] })).events, [ev]);
+        await closeAll(c2);
+        await stopRelayClean(r2);
     });
 
     test('gives the same answers as the SQLite backend', async () => {
