@@ -55,8 +55,16 @@ struct cfg {
         const char *contact;
         const char *pubkey; /* "" or 64 lowercase hex characters */
         const char *tls_cert;
-        const char *tls_key;   /* set together with tls_cert, or both "" */
-        bool eose_finish_hint; /* NIP-67 */
+        const char *tls_key;      /* set together with tls_cert, or both "" */
+        bool eose_finish_hint;    /* NIP-67 */
+        int64_t drain_timeout_ms; /* SIGTERM: longest wait for answers and flushes */
+        int64_t ping_interval_s;  /* ping a connection silent this long; 0: never */
+        int64_t pong_timeout_s;   /* close it when nothing comes back this long after */
+        int64_t
+            idle_timeout_s; /* close a connection with no subscription silent this long; 0: never */
+        bool compression;   /* offer permessage-deflate */
+        struct cfg_strings
+            trusted_proxies; /* addresses or CIDR blocks whose X-Forwarded-For counts */
     } relay;
     struct {
         int64_t max_message_bytes;
@@ -72,6 +80,23 @@ struct cfg {
         int64_t min_pow_difficulty; /* NIP-13 leading zero bits; 0: no minimum */
         int64_t max_search_bytes;   /* NIP-50: bytes in a filter's "search" */
     } limits;
+    /* Token buckets: *_per_second refills, *_burst is the bucket's size; a
+     * rate of 0 turns that limit off. */
+    struct {
+        int64_t max_connections;        /* in total; 0: no limit */
+        int64_t max_connections_per_ip; /* 0: no limit */
+        int64_t events_per_second;      /* EVENTs of one connection */
+        int64_t events_burst;
+        int64_t reqs_per_second; /* REQs and COUNTs of one connection */
+        int64_t reqs_burst;
+        int64_t ip_events_per_second; /* EVENTs of all connections of one address */
+        int64_t ip_events_burst;
+        int64_t ip_reqs_per_second;
+        int64_t ip_reqs_burst;
+        int64_t max_refused;       /* refusals in a row before a connection is closed */
+        bool exempt_loopback;      /* 127.0.0.0/8 and ::1 are not limited */
+        struct cfg_strings exempt; /* addresses or CIDR blocks that are not limited */
+    } rate_limit;
     struct {
         int64_t workers; /* 0: one per online CPU */
         enum cfg_engine engine;
@@ -123,7 +148,12 @@ struct cfg {
         bool nip70; /* protected events */
     } nips;
     struct {
+        bool enabled;       /* GET /metrics */
+        const char *listen; /* "host:port" for /metrics and /health apart; "": the relay's port */
+    } metrics;
+    struct {
         enum log_level level;
+        enum log_format format;
     } log;
 };
 

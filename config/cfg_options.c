@@ -6,7 +6,12 @@
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
 
 #include "common/err.h"
 #include "common/hex.h"
@@ -17,6 +22,7 @@
 static const char *const engine_names[] = { "native", "fallback", NULL };
 static const char *const backend_names[] = { "sqlite", "opensearch", NULL };
 static const char *const level_names[] = { "error", "warn", "info", "debug", NULL };
+static const char *const format_names[] = { "text", "logfmt", "json", NULL };
 
 static const char *check_pubkey(const char *value)
 {
@@ -64,12 +70,54 @@ static const char *check_duration(const char *value)
     return "expected a time such as \"1s\" or \"500ms\", or \"-1\"";
 }
 
+/* An IPv4 or IPv6 address, optionally with a /prefix (a CIDR block). */
+static const char *check_ip_block(const char *value)
+{
+    char addr[INET6_ADDRSTRLEN + 8];
+    const char *slash = strchr(value, '/');
+    size_t len = slash != NULL ? (size_t)(slash - value) : strlen(value);
+    unsigned char raw[16];
+    int max_bits = -1;
+    if (len < sizeof(addr)) {
+        memcpy(addr, value, len);
+        addr[len] = '\0';
+        max_bits = inet_pton(AF_INET, addr, raw) == 1    ? 32
+                   : inet_pton(AF_INET6, addr, raw) == 1 ? 128
+                                                         : -1;
+    }
+    if (max_bits > 0 && slash != NULL) {
+        char *end;
+        long bits = strtol(slash + 1, &end, 10);
+        if (slash[1] < '0' || slash[1] > '9' || *end != '\0' || bits > max_bits) {
+            max_bits = -1;
+        }
+    }
+    return max_bits > 0 ? NULL : "expected an IP address or CIDR block such as \"10.0.0.0/8\"";
+}
+
+/* "host:port" (an IPv6 host in brackets) or "" for none. */
+static const char *check_listen(const char *value)
+{
+    const char *colon = strrchr(value, ':');
+    if (value[0] == '\0') {
+        return NULL;
+    }
+    if (colon != NULL && colon != value && colon[1] != '\0' &&
+        strspn(colon + 1, "0123456789") == strlen(colon + 1) && atoi(colon + 1) <= 65535) {
+        return NULL;
+    }
+    return "expected \"host:port\", such as \"127.0.0.1:9100\", or \"\"";
+}
+
 /* The base URL of an OpenSearch cluster, without a path. */
 static const char *check_http_url(const char *value)
 {
     const char *host = strncmp(value, "http://", 7) == 0    ? value + 7
                        : strncmp(value, "https://", 8) == 0 ? value + 8
                                                             : NULL;
+    if (host != NULL && strchr(host, '@') != NULL) {
+        return "put the credentials in username and password, not in the URL";
+    }
     if (host != NULL && host[0] != '\0' && host[0] != '/') {
         return NULL;
     }
@@ -117,6 +165,19 @@ const struct cfg_option cfg__options[] = {
     OPT_STR(relay.tls_key, "", NULL, false, "PEM private key file; set together with tls_cert"),
     OPT_BOOL(relay.eose_finish_hint, 0,
              "NIP-67: EOSE says [\"finish\"] when every stored match was sent"),
+    OPT_INT(relay.drain_timeout_ms, 10000, 100, 600000,
+            "on SIGTERM, longest wait to answer received events and flush the store"),
+    OPT_INT(relay.ping_interval_s, 60, 0, 86400,
+            "ping a connection that has been silent this many seconds; 0: never"),
+    OPT_INT(relay.pong_timeout_s, 20, 1, 3600,
+            "close a pinged connection that sends nothing back within this many seconds"),
+    OPT_INT(relay.idle_timeout_s, 600, 0, 604800,
+            "close a connection with no subscription that has been silent this many seconds; "
+            "0: never"),
+    OPT_BOOL(relay.compression, 1, "offer permessage-deflate compression to clients that ask"),
+    OPT_STRS(relay.trusted_proxies, check_ip_block,
+             "reverse proxies (addresses or CIDR blocks) whose X-Forwarded-For or X-Real-IP "
+             "names the client"),
 
     OPT_INT(limits.max_message_bytes, 131072, 1024, 16777216,
             "largest WebSocket message accepted, in bytes"),
@@ -139,6 +200,33 @@ const struct cfg_option cfg__options[] = {
             "needs; 0: none"),
     OPT_INT(limits.max_search_bytes, 256, 1, 1024,
             "NIP-50: longest \"search\" query in a filter, in bytes"),
+
+    OPT_INT(rate_limit.max_connections, 10000, 0, 10000000,
+            "open connections in total; 0: no limit"),
+    OPT_INT(rate_limit.max_connections_per_ip, 200, 0, 10000000,
+            "open connections from one address; 0: no limit"),
+    OPT_INT(rate_limit.events_per_second, 50, 0, 1000000,
+            "EVENTs one connection may send per second, on average; 0: no limit"),
+    OPT_INT(rate_limit.events_burst, 500, 1, 10000000,
+            "EVENTs one connection may send at once before the rate applies"),
+    OPT_INT(rate_limit.reqs_per_second, 20, 0, 1000000,
+            "REQs and COUNTs one connection may send per second; 0: no limit"),
+    OPT_INT(rate_limit.reqs_burst, 200, 1, 10000000,
+            "REQs and COUNTs one connection may send at once"),
+    OPT_INT(rate_limit.ip_events_per_second, 200, 0, 1000000,
+            "EVENTs all connections of one address may send per second; 0: no limit"),
+    OPT_INT(rate_limit.ip_events_burst, 2000, 1, 10000000,
+            "EVENTs all connections of one address may send at once"),
+    OPT_INT(rate_limit.ip_reqs_per_second, 100, 0, 1000000,
+            "REQs and COUNTs all connections of one address may send per second; 0: no limit"),
+    OPT_INT(rate_limit.ip_reqs_burst, 1000, 1, 10000000,
+            "REQs and COUNTs all connections of one address may send at once"),
+    OPT_INT(rate_limit.max_refused, 200, 1, 10000000,
+            "messages refused for rate in a row after which a connection is closed"),
+    OPT_BOOL(rate_limit.exempt_loopback, 1,
+             "connections from 127.0.0.0/8 and ::1 are not limited (local tools, benchmarks)"),
+    OPT_STRS(rate_limit.exempt, check_ip_block,
+             "addresses or CIDR blocks whose connections are not limited"),
 
     OPT_INT(validation.workers, 0, 0, 256, "signature validation threads; 0: one per online CPU"),
     OPT_ENUM(validation.engine, CFG_ENGINE_NATIVE, engine_names,
@@ -198,8 +286,13 @@ const struct cfg_option cfg__options[] = {
     OPT_BOOL(nips.nip70, 1,
              "NIP-70: [\"-\"] events only from their authenticated author; false: from anyone"),
 
+    OPT_BOOL(metrics.enabled, 1, "serve Prometheus metrics at GET /metrics"),
+    OPT_STR(metrics.listen, "", check_listen, false,
+            "\"host:port\" to serve /metrics and /health on instead of the relay's port"),
+
     OPT_ENUM(log.level, LOG_LEVEL_INFO, level_names,
              "least severe messages logged: error, warn, info or debug"),
+    OPT_ENUM(log.format, LOG_FORMAT_TEXT, format_names, "log line format: text, logfmt or json"),
 };
 
 const size_t cfg__n_options = sizeof(cfg__options) / sizeof(cfg__options[0]);

@@ -118,7 +118,7 @@ static int enqueue(struct conn *c, struct conn_out *o, size_t cost)
 
 int conn_send(struct conn *c, const char *data, size_t len)
 {
-    if (c->is_closing) {
+    if (c->is_closing || c->is_close_after_flush) {
         return OST_ENOSPC;
     }
     struct conn_out *o = malloc(sizeof(*o) + len);
@@ -146,7 +146,7 @@ static struct conn_out *event_item(struct payload *p, uint64_t sub_key)
 
 int conn_send_event(struct conn *c, struct conn_sub *sub, struct payload *p)
 {
-    if (c->is_closing) {
+    if (c->is_closing || c->is_close_after_flush) {
         return OST_ENOSPC;
     }
     struct conn_out *o = event_item(p, sub->key);
@@ -158,7 +158,7 @@ int conn_send_event(struct conn *c, struct conn_sub *sub, struct payload *p)
 
 int conn_hold_event(struct conn *c, struct conn_sub *sub, struct payload *p)
 {
-    if (c->is_closing) {
+    if (c->is_closing || c->is_close_after_flush) {
         return OST_ENOSPC;
     }
     /* Held events count against the same outbound bound. */
@@ -265,10 +265,32 @@ static int append_frame(struct conn *c, struct buf *b, const struct conn_out *o)
 
 int conn_on_writeable(struct conn *c, struct buf *scratch)
 {
-    if (c->is_closing) {
-        lws_close_reason(c->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
-                         (unsigned char *)c->close_reason, strlen(c->close_reason));
+    if (c->is_closing || (c->is_close_after_flush && c->out_head == NULL)) {
+        enum lws_close_status code = c->close_code != 0 ? (enum lws_close_status)c->close_code
+                                                        : LWS_CLOSE_STATUS_POLICY_VIOLATION;
+        lws_close_reason(c->wsi, code, (unsigned char *)c->close_reason, strlen(c->close_reason));
         return -1;
+    }
+    buf_reset(scratch);
+    if (buf_reserve(scratch, LWS_PRE + 8) < 0) {
+        return -1;
+    }
+    if (c->is_ping_due) {
+        /* A write of its own: lws frames it, and a callback starts only
+         * after the previous write has gone out whole, so it never lands
+         * inside one of the raw frames below. The payload is not empty
+         * because lws 4.1 passes on no pong without one. */
+        static const char payload[] = "ostrich";
+        c->is_ping_due = false;
+        memcpy(scratch->data + LWS_PRE, payload, sizeof(payload) - 1);
+        if (lws_write(c->wsi, (unsigned char *)scratch->data + LWS_PRE, sizeof(payload) - 1,
+                      LWS_WRITE_PING) < 0) {
+            return -1;
+        }
+        if (c->out_head != NULL || c->is_close_after_flush) {
+            lws_callback_on_writable(c->wsi);
+        }
+        return 0;
     }
     /* Many queued messages go out in one write: they are framed here and
      * handed to lws as raw bytes, so a burst of OKs or of a REQ's events
@@ -277,10 +299,6 @@ int conn_on_writeable(struct conn *c, struct buf *scratch)
      * negotiated.) Bounded, so one busy connection cannot hold the io
      * thread for long; lws keeps any part the socket did not take and
      * calls back only once it is sent. */
-    buf_reset(scratch);
-    if (buf_reserve(scratch, LWS_PRE) < 0) {
-        return -1;
-    }
     scratch->len = LWS_PRE;
     int n_frames = 0;
     while (c->out_head != NULL && n_frames < CONN_FRAMES_PER_WRITE &&
@@ -292,6 +310,7 @@ int conn_on_writeable(struct conn *c, struct buf *scratch)
         }
         c->out_bytes -= o->len;
         int rc = append_frame(c, scratch, o);
+        c->n_events_written += rc == 0 && o->payload != NULL;
         payload_unref(o->payload);
         free(o);
         if (rc < 0) {
@@ -305,11 +324,31 @@ int conn_on_writeable(struct conn *c, struct buf *scratch)
         if (n < (int)len) {
             return -1;
         }
+        c->n_bytes_written += len;
     }
-    if (c->out_head != NULL) {
+    if (c->out_head != NULL || c->is_close_after_flush) {
         lws_callback_on_writable(c->wsi);
     }
     return 0;
+}
+
+void conn_close(struct conn *c, uint16_t code, const char *reason, bool is_after_flush)
+{
+    if (c->is_closing || c->is_close_after_flush) {
+        return;
+    }
+    c->is_closing = !is_after_flush;
+    c->is_close_after_flush = is_after_flush;
+    c->close_code = code;
+    c->close_reason = reason;
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_REASON_BASE, CONN_CLOSE_GRACE_S);
+    lws_callback_on_writable(c->wsi);
+}
+
+void conn_ping(struct conn *c)
+{
+    c->is_ping_due = true;
+    lws_callback_on_writable(c->wsi);
 }
 
 struct conn_sub *conn_sub_find(struct conn *c, const char *id, size_t id_len)

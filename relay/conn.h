@@ -17,9 +17,20 @@
 #include "common/buf.h"
 #include "nips/nip42.h"
 #include "relay/proto.h"
+#include "relay/ratelimit.h"
 
 struct lws;
 struct payload;
+
+/* How long a connection being closed may take to read what it is told
+ * before it is dropped. */
+#define CONN_CLOSE_GRACE_S 5
+
+/* WebSocket close codes (RFC 6455 7.4 and the IANA registry). */
+#define CONN_CLOSE_NORMAL          1000
+#define CONN_CLOSE_GOING_AWAY      1001
+#define CONN_CLOSE_POLICY          1008
+#define CONN_CLOSE_TRY_AGAIN_LATER 1013
 
 /* One queued outbound message: either an owned frame or an event payload
  * to be framed for a subscription at write time. */
@@ -61,13 +72,28 @@ struct conn {
 
     struct conn_out *out_head, *out_tail;
     size_t out_bytes;
-    bool is_closing; /* over a limit: close at the next writeable callback */
+    /* Event frames and bytes handed to lws so far, for metrics. */
+    uint64_t n_events_written, n_bytes_written;
+    bool is_closing;           /* over a limit: close at the next writeable callback */
+    bool is_close_after_flush; /* close once the queue is written (conn_close) */
+    uint16_t close_code;       /* of the close frame; 0: 1008, policy violation */
     const char *close_reason;
 
     struct conn_sub *subs; /* grows as needed, up to limits->max_subs */
     uint32_t n_subs, cap_subs;
 
     struct nip42_auth auth; /* the challenge sent on connect and the keys proved */
+
+    /* Protection (relay/ratelimit.h; the server sets these up). addr above
+     * is ip in text. */
+    struct ratelimit_ip ip;   /* the client: the peer, or whom a trusted proxy named */
+    struct ratelimit_conn rl; /* message rate limits */
+    bool is_refused;          /* over a connection limit: says so and closes; not in the table */
+    int64_t last_rx_ms;       /* anything received, pongs included (heartbeats) */
+    int64_t last_msg_ms;      /* the last message received: idle timeout, rate clock */
+    int64_t ping_sent_ms;     /* with is_ping_out: when the unanswered ping was queued */
+    bool is_ping_out;         /* a ping waits for an answer */
+    bool is_ping_due;         /* a ping goes out with the next write */
 };
 
 /* Sets up c (lws's per-session memory) for a new connection. */
@@ -100,6 +126,16 @@ int conn_hold_event(struct conn *c, struct conn_sub *sub, struct payload *p);
 /* Marks sub live after EOSE with its snapshot sequence and moves the held
  * events stored after that snapshot to the outbound queue. */
 int conn_sub_go_live(struct conn *c, struct conn_sub *sub, uint64_t floor_seq);
+
+/* Closes c with a close frame of code and reason (static, at most 123
+ * bytes): at the next writeable callback, or, with is_after_flush, once
+ * everything queued so far (a NOTICE saying why, say) is written. Frames
+ * queued after this are refused. Should the client not read, lws drops the
+ * connection CONN_CLOSE_GRACE_S seconds later all the same. */
+void conn_close(struct conn *c, uint16_t code, const char *reason, bool is_after_flush);
+
+/* Queues a WebSocket ping, written before the next queued frames. */
+void conn_ping(struct conn *c);
 
 /* Writes at most one queued message (the lws WRITEABLE callback). Returns 0,
  * or -1 when the connection must close. scratch is the io thread's buffer for

@@ -1,13 +1,17 @@
 /*
- * The ostrich binary: command line, configuration, then the relay.
+ * The ostrich binary: command line, configuration, then the relay, or one
+ * of the subcommands import and export (relay/dump.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "common/buf.h"
 #include "common/log.h"
 #include "config/cfg.h"
+#include "relay/dump.h"
 #include "relay/relay.h"
 
 static void usage(FILE *f)
@@ -17,8 +21,17 @@ static void usage(FILE *f)
             "       ostrich --check-config FILE      check a configuration file and exit\n"
             "       ostrich --print-config [--config FILE]\n"
             "                                        print the effective configuration\n"
+            "       ostrich import [--config FILE] [FILE|-]\n"
+            "                                        validate JSONL events and store them\n"
+            "       ostrich export [--config FILE] [--filter JSON] [FILE|-]\n"
+            "                                        write stored events as JSONL, newest first\n"
             "       ostrich --version                print the version and exit\n"
             "       ostrich --help                   print this help and exit\n"
+            "\n"
+            "import and export use the configured store, with the relay stopped or (for\n"
+            "SQLite) running; FILE defaults to - (standard input or output). import\n"
+            "exits 0 once the whole input was read, rejected lines included, and 1 on\n"
+            "a read or store error; --filter takes one NIP-01 filter object.\n"
             "\n"
             "The configuration reference, with every option and its default, is\n"
             "config/ostrich.toml in the source tree.\n");
@@ -38,8 +51,63 @@ static int load(struct cfg *c, const char *path)
     return rc;
 }
 
+/* ostrich import|export [--config FILE] [--filter JSON] [FILE|-]. Returns
+ * the exit code. */
+static int run_dump(int argc, char **argv)
+{
+    bool is_import = strcmp(argv[1], "import") == 0;
+    const char *config = NULL, *filter = NULL, *file = NULL;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if ((strcmp(a, "--config") == 0 || strcmp(a, "-c") == 0) && i + 1 < argc) {
+            config = argv[++i];
+        } else if (!is_import && strcmp(a, "--filter") == 0 && i + 1 < argc) {
+            filter = argv[++i];
+        } else if (file == NULL && (a[0] != '-' || strcmp(a, "-") == 0)) {
+            file = a;
+        } else {
+            fprintf(stderr, "ostrich %s: unknown or incomplete argument: %s\n", argv[1], a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    bool is_std = file == NULL || strcmp(file, "-") == 0;
+    const char *name = is_std ? (is_import ? "standard input" : "standard output") : file;
+    struct cfg c;
+    FILE *f = NULL;
+    int rc = 0;
+    cfg_init_defaults(&c);
+    if (config != NULL && load(&c, config) < 0) {
+        rc = -1;
+        goto out;
+    }
+    log_set_level(c.log.level);
+    log_set_format(c.log.format);
+    f = is_std ? (is_import ? stdin : stdout) : fopen(file, is_import ? "r" : "w");
+    if (f == NULL) {
+        perror(file);
+        rc = -1;
+        goto out;
+    }
+    if (is_import) {
+        rc = dump_import(&c, f, name, stderr, isatty(STDERR_FILENO) == 1, NULL);
+    } else {
+        rc = dump_export(&c, filter, f, stderr, NULL);
+    }
+    if (!is_std && fclose(f) != 0 && rc == 0) {
+        perror(file);
+        rc = -1;
+    }
+out:
+    cfg_fini(&c);
+    return rc < 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && (strcmp(argv[1], "import") == 0 || strcmp(argv[1], "export") == 0)) {
+        return run_dump(argc, argv);
+    }
     const char *config = NULL;
     const char *check = NULL;
     bool print = false;
@@ -93,7 +161,8 @@ int main(int argc, char **argv)
         return rc < 0 ? 1 : 0;
     }
     log_set_level(c.log.level);
-    rc = relay_run(&c);
+    log_set_format(c.log.format);
+    rc = relay_run(&c, config);
     cfg_fini(&c);
     return rc < 0 ? 1 : 0;
 }

@@ -54,8 +54,12 @@ static struct server *signal_server;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    if (signal_server != NULL) {
+    if (signal_server == NULL) {
+        return;
+    }
+    if (sig == SIGHUP) {
+        relay__request_reload(signal_server);
+    } else {
         server_stop(signal_server);
     }
 }
@@ -75,9 +79,8 @@ static void raise_fd_limit(void)
     }
 }
 
-static int build_documents(struct relay *r)
+int relay__build_documents(const struct cfg *c, struct buf *nip11, struct buf *html)
 {
-    const struct cfg *c = r->cfg;
     struct nip11_info info = {
         .name = c->relay.name,
         .description = c->relay.description,
@@ -125,15 +128,17 @@ static int build_documents(struct relay *r)
         .auth_required = c->auth.required_for_write || c->auth.required_for_read,
         .restricted_writes = c->auth.required_for_write || c->auth.allow_pubkeys.n > 0,
     };
-    int rc = nip11_build(&info, &r->nip11);
-    rc = rc ? rc : nip11_build_html(&info, &r->html);
-    rc = rc ? rc : (buf_cstr(&r->nip11) && buf_cstr(&r->html) ? 0 : OST_ENOMEM);
+    int rc = nip11_build(&info, nip11);
+    rc = rc ? rc : nip11_build_html(&info, html);
+    rc = rc ? rc : (buf_cstr(nip11) && buf_cstr(html) ? 0 : OST_ENOMEM);
     return rc;
 }
 
-static void configure(struct relay *r)
+/* The limits a reload may change: filters (io thread) and connections
+ * (io thread; every connection reads r->scfg.conn_limits through a
+ * pointer, so a change reaches the open ones too). */
+void relay__set_limits(struct relay *r, const struct cfg *c)
 {
-    const struct cfg *c = r->cfg;
     filter_limits_default(&r->flim);
     r->flim.max_limit = (uint32_t)c->limits.max_limit;
     r->flim.default_limit = (uint32_t)c->limits.default_limit;
@@ -143,6 +148,25 @@ static void configure(struct relay *r)
         r->flim.default_limit = r->flim.max_limit;
     }
     r->max_filters = (uint32_t)c->limits.max_filters;
+    r->scfg.conn_limits = (struct conn_limits){
+        .max_message_bytes = (size_t)c->limits.max_message_bytes,
+        .max_outbound_bytes = (size_t)c->limits.max_outbound_bytes,
+        .max_subs = (uint32_t)c->limits.max_subscriptions,
+    };
+    /* Rate limits, their exemptions and the trusted proxies (the io thread
+     * reads them); when memory runs out the ones in force stay. */
+    struct ratelimit_limits rate;
+    if (ratelimit_limits_init(&rate, c) == 0) {
+        ratelimit_limits_fini(&r->scfg.rate);
+        r->scfg.rate = rate;
+    } else {
+        log_error("out of memory building the rate limits; the ones in force stay");
+    }
+}
+
+static void configure(struct relay *r)
+{
+    const struct cfg *c = r->cfg;
     r->scfg = (struct server_config){
         .bind = c->relay.bind,
         .port = (int)c->relay.port,
@@ -152,46 +176,60 @@ static void configure(struct relay *r)
         .html_page = r->html.data,
         .eose_finish_hint = c->relay.eose_finish_hint,
         .is_auth_enabled = c->nips.nip42,
-        .conn_limits = {
-            .max_message_bytes = (size_t)c->limits.max_message_bytes,
-            .max_outbound_bytes = (size_t)c->limits.max_outbound_bytes,
-            .max_subs = (uint32_t)c->limits.max_subscriptions,
-        },
         .io_queue_cap = 65536,
         .auth_policy = &r->auth,
+        .metrics = &r->metrics,
+        .is_metrics_enabled = c->metrics.enabled,
+        .metrics_listen = c->metrics.listen,
+        .ping_interval_s = (uint32_t)c->relay.ping_interval_s,
+        .pong_timeout_s = (uint32_t)c->relay.pong_timeout_s,
+        .idle_timeout_s = (uint32_t)c->relay.idle_timeout_s,
     };
+    relay__set_limits(r, c);
 }
 
-/* The NIP-42 policy from [auth]; the allow list is decoded and sorted once.
- * Returns 0, OST_ENOMEM or OST_EINVAL. */
-static int configure_auth(struct relay *r)
+/* The parts of the NIP-42 policy that a reload may change: who must
+ * authenticate, and the allow list (decoded and sorted once). Only the
+ * io thread reads these fields, so it may set them while other threads
+ * read the rest of r->auth. Returns 0, OST_ENOMEM or OST_EINVAL, leaving
+ * the policy as it was on failure. */
+int relay__set_auth_lists(struct relay *r, const struct cfg *c)
 {
-    const struct cfg *c = r->cfg;
     size_t n = c->auth.allow_pubkeys.n;
-    r->auth = (struct nip42_policy){
-        .relay_url = c->auth.relay_url,
-        .is_write_required = c->auth.required_for_write,
-        .is_read_required = c->auth.required_for_read,
-        .is_dm_protected = c->auth.protect_dms,
-    };
-    if (n == 0) {
-        return 0;
-    }
-    r->allow = calloc(n, sizeof(*r->allow));
-    if (r->allow == NULL) {
-        return OST_ENOMEM;
+    uint8_t(*allow)[32] = NULL;
+    if (n > 0) {
+        allow = calloc(n, sizeof(*allow));
+        if (allow == NULL) {
+            return OST_ENOMEM;
+        }
     }
     for (size_t i = 0; i < n; i++) {
         /* cfg checked each entry: 64 lowercase hex characters. */
-        if (hex_decode_lower(c->auth.allow_pubkeys.items[i], 32, r->allow[i]) < 0) {
+        if (hex_decode_lower(c->auth.allow_pubkeys.items[i], 32, allow[i]) < 0) {
             log_error("auth.allow_pubkeys: item %zu is not a key", i + 1);
+            free(allow);
             return OST_EINVAL;
         }
     }
-    r->auth.allow = r->allow;
+    free(r->allow);
+    r->allow = allow;
+    r->auth.is_write_required = c->auth.required_for_write;
+    r->auth.is_read_required = c->auth.required_for_read;
+    r->auth.allow = allow;
     r->auth.n_allow = n;
     nip42_policy_sort(&r->auth);
     return 0;
+}
+
+/* The NIP-42 policy from [auth]. Returns as relay__set_auth_lists. */
+static int configure_auth(struct relay *r)
+{
+    const struct cfg *c = r->cfg;
+    r->auth = (struct nip42_policy){
+        .relay_url = c->auth.relay_url,
+        .is_dm_protected = c->auth.protect_dms,
+    };
+    return relay__set_auth_lists(r, c);
 }
 
 /* Credentials from the environment win over the file, so an operator can
@@ -224,24 +262,50 @@ static void store_options_from_cfg(const struct cfg *c, struct store_options *so
     so->opensearch.refresh_interval = c->storage.opensearch.refresh_interval;
 }
 
-static int start_workers(struct relay *r)
+int relay_store_open(const struct cfg *c, struct store **out)
 {
-    const struct cfg *c = r->cfg;
     struct store_options so;
     store_options_from_cfg(c, &so);
-    int rc = store_open(&so, &r->store);
+    int rc = store_open(&so, out);
     if (rc < 0) {
         log_error("cannot open the %s store at %s: %s",
                   so.backend == STORE_BACKEND_SQLITE ? "SQLite" : "OpenSearch",
                   so.backend == STORE_BACKEND_SQLITE ? c->storage.sqlite.path
                                                      : c->storage.opensearch.url,
                   ost_strerror(rc));
+    }
+    return rc;
+}
+
+void relay_vpool_config(const struct cfg *c, struct vpool_config *out)
+{
+    *out = (struct vpool_config){
+        .n_workers = (int)c->validation.workers,
+        .engine = c->validation.engine == CFG_ENGINE_FALLBACK ? SIG_ENGINE_FALLBACK
+                                                              : SIG_ENGINE_NATIVE,
+        .limits = {
+            .event = {
+                .max_tags = (uint32_t)c->limits.max_event_tags,
+                .max_content_len = (uint32_t)c->limits.max_content_bytes,
+            },
+            .created_at_max_age_s = (uint32_t)c->limits.created_at_lower_limit,
+            .created_at_max_future_s = (uint32_t)c->limits.created_at_upper_limit,
+        },
+    };
+}
+
+static int start_workers(struct relay *r)
+{
+    const struct cfg *c = r->cfg;
+    int rc = relay_store_open(c, &r->store);
+    if (rc < 0) {
         return rc;
     }
     struct batcher_config bc = {
         .batch_size = (uint32_t)c->storage.batch_size,
         .batch_wait_ms = (uint32_t)c->storage.batch_wait_ms,
         .purge_interval_ms = (uint32_t)c->storage.expiration_purge_interval_s * 1000u,
+        .on_batch = relay__on_batch,
     };
     rc = batcher_new(r->store, &bc, relay__on_stored, r, &r->batcher);
     if (rc < 0) {
@@ -265,19 +329,8 @@ static int start_workers(struct relay *r)
         log_error("limits.min_pow_difficulty: %s", ost_strerror(rc));
         return rc;
     }
-    struct vpool_config vc = {
-        .n_workers = (int)c->validation.workers,
-        .engine = c->validation.engine == CFG_ENGINE_FALLBACK ? SIG_ENGINE_FALLBACK
-                                                              : SIG_ENGINE_NATIVE,
-        .limits = {
-            .event = {
-                .max_tags = (uint32_t)c->limits.max_event_tags,
-                .max_content_len = (uint32_t)c->limits.max_content_bytes,
-            },
-            .created_at_max_age_s = (uint32_t)c->limits.created_at_lower_limit,
-            .created_at_max_future_s = (uint32_t)c->limits.created_at_upper_limit,
-        },
-    };
+    struct vpool_config vc;
+    relay_vpool_config(c, &vc);
     rc = vpool_new(&vc, relay__on_verified, r, &r->vpool);
     if (rc < 0) {
         log_error("cannot start the validation workers: %s", ost_strerror(rc));
@@ -317,16 +370,19 @@ static void stop_all(struct relay *r)
     reader_free(r->reader);
 }
 
-int relay_run(const struct cfg *cfg)
+int relay_run(const struct cfg *cfg, const char *config_path)
 {
     struct relay r;
     memset(&r, 0, sizeof(r));
     r.cfg = cfg;
+    r.live = cfg;
+    r.config_path = config_path;
+    metrics_init(&r.metrics);
     buf_init(&r.nip11);
     buf_init(&r.html);
     int rc;
     raise_fd_limit();
-    rc = build_documents(&r);
+    rc = relay__build_documents(cfg, &r.nip11, &r.html);
     if (rc < 0) {
         goto out;
     }
@@ -341,6 +397,7 @@ int relay_run(const struct cfg *cfg)
         .on_closed = relay__on_closed,
         .on_sub_dropped = relay__on_sub_dropped,
         .on_idle = relay__on_idle,
+        .sample = relay__sample,
     };
     rc = server_new(&r.scfg, &hooks, &r.server);
     if (rc < 0) {
@@ -359,11 +416,15 @@ int relay_run(const struct cfg *cfg)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    log_info("ostrich %s listening on %s://%s:%d (store: %s, %d validation workers)",
+    bool is_os = cfg->storage.backend == CFG_BACKEND_OPENSEARCH;
+    log_info("ostrich %s listening on %s://%s:%d (store: %s %s%s%s, %d validation workers)",
              OSTRICH_VERSION, cfg->relay.tls_cert[0] ? "wss" : "ws", cfg->relay.bind,
-             server_port(r.server), cfg->storage.sqlite.path, vpool_worker_count(r.vpool));
+             server_port(r.server), is_os ? "opensearch" : "sqlite",
+             is_os ? cfg->storage.opensearch.url : cfg->storage.sqlite.path, is_os ? " index " : "",
+             is_os ? cfg->storage.opensearch.index : "", vpool_worker_count(r.vpool));
     server_run(r.server);
     log_info("shutting down: answering queued events and flushing the store");
 
@@ -372,7 +433,7 @@ int relay_run(const struct cfg *cfg)
     if (rc < 0) {
         stopper_main(&r);
     }
-    server_drain(r.server, &r.is_pipeline_done, DRAIN_TIMEOUT_MS);
+    server_drain(r.server, &r.is_pipeline_done, (int)cfg->relay.drain_timeout_ms);
     if (rc == 0) {
         pthread_join(stopper, NULL);
     }
@@ -387,6 +448,8 @@ out:
     }
     free(r.backlog);
     free(r.allow);
+    relay__free_reloads(&r);
+    ratelimit_limits_fini(&r.scfg.rate);
     store_close(r.store);
     nip13_policy_free(r.pow);
     buf_fini(&r.nip11);

@@ -17,6 +17,7 @@
 #include "nips/nip13.h"
 #include "nips/nip42.h"
 #include "relay/bcast.h"
+#include "relay/metrics.h"
 #include "relay/server.h"
 #include "store/batcher.h"
 #include "store/reader.h"
@@ -35,8 +36,6 @@
 #define R_AUTH_OFF  "unsupported: authentication is disabled on this relay"
 #define R_COUNT_OFF "unsupported: COUNT is disabled on this relay"
 
-/* How long a shutdown may spend answering and flushing. */
-#define DRAIN_TIMEOUT_MS 10000
 /* Control messages held for the broadcast thread while its inbox is full. */
 #define BACKLOG_MAX 65536
 
@@ -58,6 +57,14 @@ struct relay {
     struct buf nip11;
     struct buf html;
     _Atomic bool is_pipeline_done;
+    /* Counted by every thread (atomics). */
+    struct metrics metrics;
+    const char *config_path; /* the file cfg came from; NULL: built-in defaults */
+    /* Owned by: the io thread. The running options: cfg, then each SIGHUP's
+     * merge of it with the reloadable options of the file (relay_reload.c),
+     * and what reloads replaced, kept until exit. */
+    const struct cfg *live;
+    struct relay_reload *reloads;
     /* Owned by: the io thread. Messages for the broadcast thread that found
      * its inbox full, in order. */
     struct bcast_msg *backlog;
@@ -75,11 +82,27 @@ struct job_auth {
     uint8_t pubkeys[NIP42_MAX_PUBKEYS][32];
 };
 
+/* Configuration, shared by start-up (relay.c) and SIGHUP (relay_reload.c),
+ * on the io thread. */
+void relay__set_limits(struct relay *r, const struct cfg *c);
+int relay__set_auth_lists(struct relay *r, const struct cfg *c);
+int relay__build_documents(const struct cfg *c, struct buf *nip11, struct buf *html);
+
+/* SIGHUP: relay__request_reload is async-signal-safe and only raises a
+ * flag and wakes the io thread, which then calls relay__reload_pending
+ * (from relay__on_idle). relay__free_reloads releases what reloads kept,
+ * at exit. */
+void relay__request_reload(struct server *s);
+void relay__reload_pending(struct relay *r);
+void relay__free_reloads(struct relay *r);
+
 /* Client messages and connection events, on the io thread (relay_io.c). */
 void relay__on_message(void *ud, struct conn *c, const char *msg, size_t len);
 void relay__on_closed(void *ud, struct conn *c);
 void relay__on_sub_dropped(void *ud, uint64_t conn_id, uint64_t sub_key);
 void relay__on_idle(void *ud);
+/* The relay's gauges for /metrics and /health (io thread). */
+void relay__sample(void *ud, struct metrics_gauges *g);
 /* Releases what a broadcast-thread message owns (io thread). */
 void relay__release_bcast_msg(struct bcast_msg *m);
 
@@ -90,5 +113,6 @@ void relay__on_stored(void *ud, struct batcher_req *req, const struct store_resu
 int relay__on_stored_event(void *ud, const struct reader_job *job, const char *json, size_t len);
 void relay__on_query_done(void *ud, struct reader_job *job, const struct reader_result *res);
 void relay__on_sub_added(void *ud, uint64_t conn_id, uint64_t sub_key, void *job_ptr);
+void relay__on_batch(void *ud, size_t n, double seconds);
 
 #endif

@@ -36,6 +36,7 @@
 #include "store/batcher.h"
 #include "store/reader.h"
 #include "store/store.h"
+#include "store/store_os.h"
 #include "validate/event.h"
 #include "validate/vpool.h"
 
@@ -101,7 +102,8 @@ static void flush_backlog(struct relay *r)
  * or the reason it could not. */
 static const char *submit_validation(struct relay *r, struct conn *c, const struct proto_msg *m)
 {
-    struct vpool_job job = { .conn_id = c->conn_id, .len = m->event_len };
+    /* The tag is when the job was submitted, for the validation histogram. */
+    struct vpool_job job = { .conn_id = c->conn_id, .len = m->event_len, .tag = metrics_now_ns() };
     struct job_auth *ja = NULL;
     bool is_auth = m->type == PROTO_AUTH;
     /* Most connections never authenticate: their EVENTs carry nothing. */
@@ -132,6 +134,39 @@ static const char *submit_validation(struct relay *r, struct conn *c, const stru
     return NULL;
 }
 
+/* Rate limits (relay/ratelimit.h): charges one message of kind k to c,
+ * on the clock of its arrival. Returns NULL, or the reason to refuse it
+ * with, before any work is done on it. */
+static const char *rate_check(struct relay *r, struct conn *c, enum ratelimit_kind k)
+{
+    const char *reason = NULL;
+    if (ratelimit_conn_take(&c->rl, &r->scfg.rate, k, c->last_msg_ms, &reason) == 0) {
+        return NULL;
+    }
+    metrics_inc(
+        &r->metrics.rate_limited[k == RATELIMIT_EVENT ? METRICS_RATE_EVENT : METRICS_RATE_REQ]);
+    return reason;
+}
+
+/* After max_refused rate refusals in a row (each answered already), the
+ * connection is told why and closed: a client that does not slow down
+ * costs no more than that. */
+static void close_if_over_rate(struct relay *r, struct conn *c)
+{
+    if (!ratelimit_conn_is_over(&c->rl, &r->scfg.rate) || c->is_closing ||
+        c->is_close_after_flush) {
+        return;
+    }
+    const char *why = ratelimit_reasons[RATELIMIT_R_REFUSED];
+    metrics_inc(&r->metrics.connections_rejected[METRICS_REJECT_RATE]);
+    struct log_conn lc = { .conn_id = c->conn_id, .addr = c->addr };
+    log_conn_info(&lc,
+                  "closing: %u messages in a row over the rate limits (rate_limit.max_refused)",
+                  c->rl.n_refused);
+    server_send_notice(r->server, c, why);
+    conn_close(c, CONN_CLOSE_POLICY, why, true);
+}
+
 /* EVENT, and NIP-42's AUTH: both are validated by the workers. */
 static void on_event_msg(struct relay *r, struct conn *c, const struct proto_msg *m)
 {
@@ -143,6 +178,8 @@ static void on_event_msg(struct relay *r, struct conn *c, const struct proto_msg
     }
     if (server_is_stopping(r->server)) {
         reason = R_SHUTTING_DOWN;
+    } else if ((reason = rate_check(r, c, RATELIMIT_EVENT)) != NULL) {
+        /* Refused before it is copied or validated. */
     } else if (m->type == PROTO_AUTH || nip42_check_write(&r->auth, &c->auth, &reason) == 0) {
         reason = submit_validation(r, c, m);
     }
@@ -152,6 +189,9 @@ static void on_event_msg(struct relay *r, struct conn *c, const struct proto_msg
     /* Only a refusal needs the id, so only a refusal looks for it. */
     uint8_t id[32];
     if (event_peek_id(m->event, m->event_len, id) == 0) {
+        if (m->type == PROTO_EVENT) {
+            metrics_count_ok(&r->metrics, false, reason);
+        }
         server_send_ok(r->server, c, id, false, reason);
     } else {
         server_send_notice(r->server, c, reason);
@@ -178,6 +218,10 @@ static void on_req_msg(struct relay *r, struct conn *c, const struct proto_msg *
     }
     if (server_is_stopping(r->server)) {
         reason = R_SHUTTING_DOWN;
+        goto refuse;
+    }
+    reason = rate_check(r, c, RATELIMIT_REQ);
+    if (reason != NULL) {
         goto refuse;
     }
     if (c->n_subs >= c->limits->max_subs) {
@@ -264,6 +308,8 @@ static void on_count_msg(struct relay *r, struct conn *c, const struct proto_msg
         reason = R_COUNT_OFF;
     } else if (server_is_stopping(r->server)) {
         reason = R_SHUTTING_DOWN;
+    } else if ((reason = rate_check(r, c, RATELIMIT_REQ)) != NULL) {
+        /* Refused before its filters are parsed. */
     } else if (filter_set_parse(m->filters, m->filters_len, &r->flim, r->max_filters, &set,
                                 &reason) == 0) {
         /* NIP-42: a count cannot be filtered per event, so direct messages
@@ -288,6 +334,24 @@ static void on_count_msg(struct relay *r, struct conn *c, const struct proto_msg
     server_send_closed(r->server, c, m->sub_id, m->sub_id_len, reason);
 }
 
+/* The metrics category of a client message's verb. */
+static enum metrics_msg_in msg_in_type(enum proto_type type)
+{
+    switch (type) {
+    case PROTO_EVENT:
+        return METRICS_IN_EVENT;
+    case PROTO_REQ:
+        return METRICS_IN_REQ;
+    case PROTO_CLOSE:
+        return METRICS_IN_CLOSE;
+    case PROTO_COUNT:
+        return METRICS_IN_COUNT;
+    case PROTO_AUTH:
+        return METRICS_IN_AUTH;
+    }
+    return METRICS_IN_INVALID;
+}
+
 void relay__on_message(void *ud, struct conn *c, const char *msg, size_t len)
 {
     struct relay *r = ud;
@@ -295,18 +359,21 @@ void relay__on_message(void *ud, struct conn *c, const char *msg, size_t len)
     bool has_sub_id;
     const char *reason;
     if (proto_parse(msg, len, &m, &has_sub_id, &reason) < 0) {
+        metrics_inc(&r->metrics.messages_in[METRICS_IN_INVALID]);
         uint8_t id[32];
         const char *brace = memchr(msg, '{', len);
         if (has_sub_id) {
             server_send_closed(r->server, c, m.sub_id, m.sub_id_len, reason);
         } else if (m.type == PROTO_EVENT && brace != NULL &&
                    event_peek_id(brace, len - (size_t)(brace - msg), id) == 0) {
+            metrics_count_ok(&r->metrics, false, reason);
             server_send_ok(r->server, c, id, false, reason);
         } else {
             server_send_notice(r->server, c, reason);
         }
         return;
     }
+    metrics_inc(&r->metrics.messages_in[msg_in_type(m.type)]);
     switch (m.type) {
     case PROTO_EVENT:
     case PROTO_AUTH:
@@ -326,6 +393,7 @@ void relay__on_message(void *ud, struct conn *c, const char *msg, size_t len)
         on_count_msg(r, c, &m);
         break;
     }
+    close_if_over_rate(r, c);
 }
 
 void relay__on_closed(void *ud, struct conn *c)
@@ -344,10 +412,29 @@ void relay__on_sub_dropped(void *ud, uint64_t conn_id, uint64_t sub_key)
     post_bcast(r, &bm);
 }
 
+/* Io thread. The worker threads' queues only while serving: once a
+ * shutdown has begun, the stopper thread frees them. */
+void relay__sample(void *ud, struct metrics_gauges *g)
+{
+    struct relay *r = ud;
+    bool is_os = r->cfg->storage.backend == CFG_BACKEND_OPENSEARCH;
+    g->storage_backend = is_os ? "opensearch" : "sqlite";
+    g->is_storage_up = !is_os || store_os_is_available(r->store);
+    g->broadcast_queue = r->n_backlog; /* held on the io thread for a full inbox */
+    if (server_is_stopping(r->server)) {
+        return;
+    }
+    g->validation_queue = vpool_queue_len(r->vpool);
+    g->storage_queue = batcher_queue_len(r->batcher);
+    g->query_queue = reader_queue_len(r->reader);
+    g->broadcast_queue += bcast_queue_len(r->bcast);
+}
+
 void relay__on_idle(void *ud)
 {
     struct relay *r = ud;
     if (r->n_backlog > 0) {
         flush_backlog(r);
     }
+    relay__reload_pending(r);
 }

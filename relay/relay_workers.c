@@ -32,6 +32,7 @@
 #include "relay/bcast.h"
 #include "relay/payload.h"
 #include "relay/proto.h"
+#include "relay/relay.h"
 #include "relay/relay_int.h"
 #include "relay/server.h"
 #include "store/batcher.h"
@@ -40,16 +41,63 @@
 #include "validate/event.h"
 #include "validate/vpool.h"
 
+/* ---- rules for a valid event, shared with `ostrich import` ---- */
+
+int relay_check_event(const struct cfg *c, const struct nip13_policy *pow, struct event *ev,
+                      int64_t now, const char **reason)
+{
+    /* With NIP-42 off kind 22242 is an ordinary kind. NIP-13 and NIP-40
+     * only when [nips] has them on; with NIP-40 off ev->expiration stays 0
+     * from event_parse, so the event is stored as one that never
+     * expires. */
+    if (ev->kind == NIP42_KIND && c->nips.nip42) {
+        *reason = R_AUTH_KIND;
+        return OST_EREJECT;
+    }
+    if (c->nips.nip13 && nip13_check(pow, ev, reason) < 0) {
+        return OST_EREJECT;
+    }
+    if (c->nips.nip40 && nip40_check(ev, now, reason) < 0) {
+        return OST_EREJECT;
+    }
+    return 0;
+}
+
+int relay_event_deletion(const struct cfg *c, const struct event *ev, struct store_deletion **out)
+{
+    /* NIP-09 and NIP-62: what the event deletes travels with it, so the
+     * store deletes it in the transaction that stores the event. With the
+     * NIP off the event carries no deletion and is stored as any other. */
+    *out = NULL;
+    if (ev->kind == NIP09_KIND && c->nips.nip09) {
+        return nip09_parse(ev, out);
+    }
+    if (ev->kind == NIP62_KIND && c->nips.nip62) {
+        return nip62_parse(ev, c->auth.relay_url, out);
+    }
+    return 0;
+}
+
 /* ---- worker threads ---- */
 
-static void post_ok(struct relay *r, uint64_t conn_id, const uint8_t id[32], bool accepted,
-                    const char *reason)
+/* Answers with OK, uncounted: for AUTH events, and for EVENTs counted
+ * already. */
+static void post_answer(struct relay *r, uint64_t conn_id, const uint8_t id[32], bool accepted,
+                        const char *reason)
 {
     struct server_msg sm = { .type = SERVER_MSG_OK, .conn_id = conn_id };
     memcpy(sm.u.ok.id, id, 32);
     sm.u.ok.accepted = accepted;
     sm.u.ok.reason = reason;
     server_post(r->server, &sm);
+}
+
+/* Answers an EVENT with OK and counts the verdict. */
+static void post_ok(struct relay *r, uint64_t conn_id, const uint8_t id[32], bool accepted,
+                    const char *reason)
+{
+    metrics_count_ok(&r->metrics, accepted, reason);
+    post_answer(r, conn_id, id, accepted, reason);
 }
 
 static void broadcast(struct relay *r, const struct event *ev, uint64_t seq)
@@ -71,7 +119,8 @@ static void on_validated(void *ud, struct vpool_result *res)
     struct relay *r = ud;
     if (res->rc < 0) {
         if (res->has_id) {
-            post_ok(r, res->conn_id, res->id, false, res->reason);
+            /* Counted by relay__on_verified, which tells an AUTH from an EVENT. */
+            post_answer(r, res->conn_id, res->id, false, res->reason);
         } else {
             struct server_msg sm = { .type = SERVER_MSG_NOTICE, .conn_id = res->conn_id };
             sm.u.notice = res->reason;
@@ -80,16 +129,10 @@ static void on_validated(void *ud, struct vpool_result *res)
         free(res->json);
         return;
     }
-    /* Policy on a valid event, before it is stored or passed on: NIP-13
-     * proof of work, then NIP-40 expiration, which also records the
-     * expiration time in res->ev for the store. Both reasons outlive the
-     * queue to the io thread (nips/nip13.h). Each only when [nips] has it
-     * on; with NIP-40 off res->ev.expiration stays 0 from event_parse, so
-     * the event is stored as one that never expires. */
-    const struct cfg *c = r->cfg;
+    /* Policy on a valid event, before it is stored or passed on; the
+     * reasons outlive the queue to the io thread (relay.h). */
     const char *policy_reason = NULL;
-    if ((c->nips.nip13 && nip13_check(r->pow, &res->ev, &policy_reason) < 0) ||
-        (c->nips.nip40 && nip40_check(&res->ev, (int64_t)time(NULL), &policy_reason) < 0)) {
+    if (relay_check_event(r->cfg, r->pow, &res->ev, (int64_t)time(NULL), &policy_reason) < 0) {
         post_ok(r, res->conn_id, res->ev.id, false, policy_reason);
         free(res->json);
         return;
@@ -101,16 +144,8 @@ static void on_validated(void *ud, struct vpool_result *res)
         free(res->json);
         return;
     }
-    /* NIP-09 and NIP-62: what the event deletes travels with it, so the
-     * store deletes it in the transaction that stores the event. With the
-     * NIP off the event carries no deletion and is stored as any other. */
     struct store_deletion *del = NULL;
-    int rc = 0;
-    if (res->ev.kind == NIP09_KIND && c->nips.nip09) {
-        rc = nip09_parse(&res->ev, &del);
-    } else if (res->ev.kind == NIP62_KIND && c->nips.nip62) {
-        rc = nip62_parse(&res->ev, r->auth.relay_url, &del);
-    }
+    int rc = relay_event_deletion(r->cfg, &res->ev, &del);
     if (rc < 0) {
         post_ok(r, res->conn_id, res->ev.id, false, R_NOMEM);
         free(res->json);
@@ -137,7 +172,11 @@ void relay__on_verified(void *ud, struct vpool_result *res)
     struct job_auth *ja = res->aux;
     const char *reason = NULL;
     res->aux = NULL;
+    metrics_observe_since(&r->metrics.validation_seconds, res->tag);
     if (res->rc < 0) {
+        if (res->has_id && (ja == NULL || !ja->is_auth)) {
+            metrics_count_ok(&r->metrics, false, res->reason);
+        }
         free(ja);
         on_validated(ud, res);
         return;
@@ -150,17 +189,16 @@ void relay__on_verified(void *ud, struct vpool_result *res)
             memcpy(sm.u.auth.pubkey, res->ev.pubkey, 32);
             server_post(r->server, &sm);
         } else {
-            post_ok(r, res->conn_id, res->ev.id, false, reason);
+            post_answer(r, res->conn_id, res->ev.id, false, reason);
         }
         free(ja);
         free(res->json);
         return;
     }
-    /* With NIP-42 off kind 22242 is an ordinary kind; with NIP-70 off a
-     * ["-"] tag protects nothing and the event is accepted from anyone. */
-    if (res->ev.kind == NIP42_KIND && r->cfg->nips.nip42) {
-        reason = R_AUTH_KIND;
-    } else if (r->cfg->nips.nip70) {
+    /* With NIP-70 off a ["-"] tag protects nothing and the event is
+     * accepted from anyone. The rules that do not depend on the
+     * connection follow in on_validated. */
+    if (r->cfg->nips.nip70) {
         nip70_check(&res->ev, ja ? ja->pubkeys : NULL, ja ? ja->n_pubkeys : 0, &reason);
     }
     free(ja);
@@ -287,4 +325,12 @@ void relay__on_sub_added(void *ud, uint64_t conn_id, uint64_t sub_key, void *job
         server_post(r->server, &sm);
     }
     free(job);
+}
+
+/* Storage thread: a batch was written (or failed as a whole). */
+void relay__on_batch(void *ud, size_t n, double seconds)
+{
+    struct relay *r = ud;
+    metrics_observe_seconds(&r->metrics.storage_commit_seconds, seconds);
+    metrics_observe_size(&r->metrics.storage_batch_events, n);
 }

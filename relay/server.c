@@ -12,6 +12,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <sys/random.h>
+#include <sys/socket.h>
+
 #include <libwebsockets.h>
 
 #include "common/err.h"
@@ -19,12 +22,18 @@
 #include "common/queue.h"
 #include "nips/nip42.h"
 #include "nips/nip45.h"
+#include "relay/metrics.h"
 #include "relay/payload.h"
 #include "relay/proto.h"
+#include "relay/ratelimit.h"
 
 struct server {
     struct lws_context *ctx;
     struct lws_vhost *vhost;
+    struct lws_vhost *metrics_vhost; /* [metrics] listen, or NULL */
+    char metrics_host[256];          /* its address; lws keeps a pointer to it */
+    struct metrics *m;
+    uint64_t started_ns;
     const struct server_config *cfg;
     struct server_hooks hooks;
     struct queue io_q;
@@ -36,11 +45,19 @@ struct server {
     struct buf scratch;    /* owned by: io thread; frames are built here */
     size_t nip11_len;
     size_t html_len;
+    /* Owned by: io thread. Protection: client addresses with their
+     * connections and shared buckets, the refusals for max_connections
+     * (their log lines are rate-limited), and the periodic sweep that
+     * pings, closes idle connections and forgets addresses. */
+    struct ratelimit_table addrs;
+    struct ratelimit_logstate total_refusals;
+    lws_sorted_usec_list_t sweep;
 };
 
 struct http_session {
     const char *body;
     size_t len;
+    char *owned; /* malloc'd body of a generated page (/metrics, /health), or NULL */
 };
 
 #define IO_BATCH 256
@@ -64,11 +81,18 @@ static void send_scratch(struct server *s, struct conn *c)
     }
 }
 
+/* send_scratch for a message of the given verb, counted. */
+static void send_counted(struct server *s, struct conn *c, enum metrics_msg_out type)
+{
+    metrics_inc(&s->m->messages_out[type]);
+    send_scratch(s, c);
+}
+
 void server_send_notice(struct server *s, struct conn *c, const char *reason)
 {
     buf_reset(&s->scratch);
     if (proto_fmt_notice(&s->scratch, reason) == 0) {
-        send_scratch(s, c);
+        send_counted(s, c, METRICS_OUT_NOTICE);
     }
 }
 
@@ -77,7 +101,7 @@ void server_send_ok(struct server *s, struct conn *c, const uint8_t id[32], bool
 {
     buf_reset(&s->scratch);
     if (proto_fmt_ok(&s->scratch, id, accepted, reason) == 0) {
-        send_scratch(s, c);
+        send_counted(s, c, METRICS_OUT_OK);
     }
 }
 
@@ -86,7 +110,7 @@ void server_send_closed(struct server *s, struct conn *c, const char *sub_id, si
 {
     buf_reset(&s->scratch);
     if (proto_fmt_closed(&s->scratch, sub_id, sub_id_len, reason) == 0) {
-        send_scratch(s, c);
+        send_counted(s, c, METRICS_OUT_CLOSED);
     }
 }
 
@@ -110,10 +134,14 @@ static void deliver_live(struct server *s, struct server_msg *m)
         if (!may_see(s, c, p)) {
             continue;
         }
+        int rc = 1; /* stored before the subscription's query snapshot: not new to it */
         if (!sub->is_live) {
-            conn_hold_event(c, sub, p);
+            rc = conn_hold_event(c, sub, p);
         } else if (p->seq > sub->floor_seq) {
-            conn_send_event(c, sub, p);
+            rc = conn_send_event(c, sub, p);
+        }
+        if (rc == 0) {
+            metrics_inc(&s->m->broadcast_deliveries);
         }
     }
     free(m->u.live.to);
@@ -155,7 +183,7 @@ static void handle_msg(struct server *s, struct server_msg *m)
             buf_reset(&s->scratch);
             if (proto_fmt_eose(&s->scratch, sub->id, sub->id_len,
                                m->u.eose.is_complete && s->cfg->eose_finish_hint) == 0) {
-                send_scratch(s, c);
+                send_counted(s, c, METRICS_OUT_EOSE);
             }
             conn_sub_go_live(c, sub, m->u.eose.seq);
         }
@@ -178,7 +206,7 @@ static void handle_msg(struct server *s, struct server_msg *m)
             buf_reset(&s->scratch);
             if (proto_fmt_count(&s->scratch, m->u.count.sub_id, m->u.count.sub_id_len, m->u.count.n,
                                 hll, m->u.count.hll != NULL ? sizeof(hll) : 0) == 0) {
-                send_scratch(s, c);
+                send_counted(s, c, METRICS_OUT_COUNT);
             }
         }
         free(m->u.count.sub_id);
@@ -222,19 +250,227 @@ int server_post(struct server *s, const struct server_msg *m)
     return rc;
 }
 
+/* ---- protection: client addresses, connection limits, heartbeats ---- */
+
+static int64_t now_ms(void);
+
+/* At most one log line per address (or, for max_connections, in all) this
+ * often about refused connections. */
+#define REFUSAL_LOG_INTERVAL_MS 10000
+
+static struct log_conn log_conn_of(const struct conn *c)
+{
+    return (struct log_conn){ .conn_id = c->conn_id, .addr = c->addr };
+}
+
+/* A header of the upgrade request into buf, or NULL when it is absent or
+ * does not fit. */
+static const char *header(struct lws *wsi, enum lws_token_indexes h, char *buf, int len)
+{
+    return lws_hdr_copy(wsi, buf, len, h) > 0 ? buf : NULL;
+}
+
+/* Sets c->ip and c->addr: the peer of the socket, or, when that is a
+ * trusted proxy, the client it names (ratelimit_client_ip). */
+static void identify_client(struct server *s, struct conn *c, struct lws *wsi)
+{
+    struct sockaddr_storage ss;
+    socklen_t ss_len = sizeof(ss);
+    struct ratelimit_ip peer;
+    if (getpeername(lws_get_socket_fd(wsi), (struct sockaddr *)&ss, &ss_len) < 0 ||
+        ratelimit_ip_from_sockaddr((const struct sockaddr *)&ss, &peer) < 0) {
+        /* Not an IP socket: all such clients share the address "::". */
+        memset(&c->ip, 0, sizeof(c->ip));
+        return;
+    }
+    const struct ratelimit_blocks *trusted = &s->cfg->rate.trusted_proxies;
+    c->ip = peer;
+    if (ratelimit_blocks_match(trusted, &peer)) {
+        /* lws holds at most 4096 bytes of headers by default, so any one
+         * fits; one that did not would count as absent. */
+        char xff[4097], real_ip[256];
+        const char *xff_value = header(wsi, WSI_TOKEN_X_FORWARDED_FOR, xff, sizeof(xff));
+#if defined(LWS_WITH_HTTP_UNCOMMON_HEADERS) || defined(LWS_HTTP_HEADERS_ALL)
+        const char *real_value = header(wsi, WSI_TOKEN_HTTP_X_REAL_IP, real_ip, sizeof(real_ip));
+#else
+        const char *real_value =
+            lws_hdr_custom_copy(wsi, real_ip, sizeof(real_ip), "x-real-ip:", 10) > 0 ? real_ip
+                                                                                     : NULL;
+#endif
+        ratelimit_client_ip(&peer, xff_value, real_value, trusted, &c->ip);
+    }
+    ratelimit_ip_format(&c->ip, c->addr, sizeof(c->addr));
+}
+
+/* Over a connection limit: c says why in a NOTICE, then closes (a NOTICE
+ * and a close code reach every client library, where a refused upgrade
+ * shows as a bare connection error). */
+static void refuse(struct server *s, struct conn *c, enum ratelimit_reason why, int64_t now)
+{
+    const struct ratelimit_limits *l = &s->cfg->rate;
+    bool is_total = why == RATELIMIT_R_CONNECTIONS;
+    c->is_refused = true;
+    metrics_inc(&s->m->connections_rejected[is_total ? METRICS_REJECT_MAX_CONNECTIONS
+                                                     : METRICS_REJECT_PER_IP]);
+    struct ratelimit_addr *a = is_total ? NULL : ratelimit_table_find(&s->addrs, &c->ip);
+    struct ratelimit_logstate *ls = a != NULL ? &a->refusals : &s->total_refusals;
+    uint32_t n_unlogged;
+    if (ratelimit_log_due(ls, now, REFUSAL_LOG_INTERVAL_MS, &n_unlogged)) {
+        struct log_conn lc = log_conn_of(c);
+        log_conn_info(&lc,
+                      "connection refused: rate_limit.%s (%u) reached; %u more since the last "
+                      "such line",
+                      is_total ? "max_connections" : "max_connections_per_ip",
+                      is_total ? l->max_connections : l->max_connections_per_ip, n_unlogged);
+    }
+    server_send_notice(s, c, ratelimit_reasons[why]);
+    conn_close(c, is_total ? CONN_CLOSE_TRY_AGAIN_LATER : CONN_CLOSE_POLICY, ratelimit_reasons[why],
+               true);
+}
+
+/* Applies the connection limits to the new connection c and sets up its
+ * rate limits. Returns 0 (admitted), 1 (refused: it says why and closes)
+ * or OST_ENOMEM. Exempt addresses count against max_connections only. */
+static int admit(struct server *s, struct conn *c, int64_t now)
+{
+    const struct ratelimit_limits *l = &s->cfg->rate;
+    bool is_exempt = ratelimit_is_exempt(l, &c->ip);
+    struct ratelimit_addr *a = NULL;
+    if (l->max_connections != 0 && s->conns.count >= l->max_connections) {
+        refuse(s, c, RATELIMIT_R_CONNECTIONS, now);
+        return 1;
+    }
+    if (!is_exempt) {
+        int rc = ratelimit_table_acquire(&s->addrs, &c->ip, l, now, &a);
+        if (rc == OST_ENOSPC) {
+            refuse(s, c, RATELIMIT_R_IP_CONNECTIONS, now);
+            return 1;
+        }
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    ratelimit_conn_init(&c->rl, l, a, is_exempt, now);
+    return 0;
+}
+
+/* Releases all c holds (any stage of set-up); on_closed does nothing more
+ * for it afterwards. */
+static void forget(struct server *s, struct conn *c)
+{
+    if (c->conn_id == 0) {
+        return;
+    }
+    if (conn_table_get(&s->conns, c->conn_id) == c) {
+        s->hooks.on_closed(s->hooks.ud, c);
+        conn_table_del(&s->conns, c->conn_id);
+        struct log_conn lc = log_conn_of(c);
+        log_conn_debug(&lc, "closed");
+    }
+    if (c->rl.addr != NULL) {
+        ratelimit_table_release(&s->addrs, c->rl.addr);
+    }
+    conn_fini(c);
+    c->conn_id = 0;
+}
+
+/* The sweep's period: a quarter of the shortest timeout configured, so
+ * that each is kept to within a quarter of itself, and at most a second
+ * (the address table's sweep). */
+static int64_t sweep_period_ms(const struct server_config *cfg)
+{
+    const int64_t timeouts_s[] = { cfg->ping_interval_s,
+                                   cfg->ping_interval_s != 0 ? cfg->pong_timeout_s : 0,
+                                   cfg->idle_timeout_s };
+    int64_t period = 1000;
+    for (size_t i = 0; i < sizeof(timeouts_s) / sizeof(timeouts_s[0]); i++) {
+        if (timeouts_s[i] > 0 && timeouts_s[i] * 250 < period) {
+            period = timeouts_s[i] * 250;
+        }
+    }
+    return period;
+}
+
+/* Heartbeat and idle checks of one connection. Closing is asynchronous
+ * (conn_close), so the connection table stays as it is while the sweep
+ * walks it. */
+static void check_conn(struct server *s, struct conn *c, int64_t now)
+{
+    const struct server_config *cfg = s->cfg;
+    if (c->is_closing || c->is_close_after_flush) {
+        return;
+    }
+    struct log_conn lc = log_conn_of(c);
+    if (c->is_ping_out) {
+        if (now - c->ping_sent_ms >= (int64_t)cfg->pong_timeout_s * 1000) {
+            metrics_inc(&s->m->connections_rejected[METRICS_REJECT_IDLE]);
+            log_conn_debug(&lc, "no answer to a ping within %u s, closing", cfg->pong_timeout_s);
+            conn_close(c, CONN_CLOSE_GOING_AWAY, "no answer to ping", false);
+        }
+        return;
+    }
+    if (cfg->idle_timeout_s != 0 && c->n_subs == 0 &&
+        now - c->last_msg_ms >= (int64_t)cfg->idle_timeout_s * 1000) {
+        metrics_inc(&s->m->connections_rejected[METRICS_REJECT_IDLE]);
+        log_conn_debug(&lc, "idle for %u s without a subscription, closing", cfg->idle_timeout_s);
+        server_send_notice(s, c, ratelimit_reasons[RATELIMIT_R_IDLE]);
+        conn_close(c, CONN_CLOSE_NORMAL, ratelimit_reasons[RATELIMIT_R_IDLE], true);
+        return;
+    }
+    if (cfg->ping_interval_s != 0 && now - c->last_rx_ms >= (int64_t)cfg->ping_interval_s * 1000) {
+        c->is_ping_out = true;
+        c->ping_sent_ms = now;
+        conn_ping(c);
+    }
+}
+
+static void on_sweep(lws_sorted_usec_list_t *sul)
+{
+    struct server *s = lws_container_of(sul, struct server, sweep);
+    int64_t now = now_ms();
+    for (size_t i = 0; i < s->conns.cap; i++) {
+        if (s->conns.slots[i] != NULL) {
+            check_conn(s, s->conns.slots[i], now);
+        }
+    }
+    ratelimit_table_sweep(&s->addrs, &s->cfg->rate, now);
+    lws_sul_schedule(s->ctx, 0, &s->sweep, on_sweep, sweep_period_ms(s->cfg) * LWS_US_PER_MS);
+}
+
+/* Anything from the client, a pong included, shows it is there. */
+static void on_heard(struct conn *c, int64_t now)
+{
+    c->last_rx_ms = now;
+    c->is_ping_out = false;
+}
+
 /* ---- WebSocket protocol "nostr" ---- */
 
 static int on_established(struct server *s, struct conn *c, struct lws *wsi)
 {
     if (atomic_load(&s->is_stopping)) {
+        /* Draining: no new clients (conn is not set up, so no table entry). */
+        metrics_inc(&s->m->connections_rejected[METRICS_REJECT_DRAINING]);
         return -1;
     }
     conn_init(c, ++s->next_conn_id, wsi, &s->cfg->conn_limits);
+    int64_t now = now_ms();
+    c->last_rx_ms = c->last_msg_ms = now;
+    identify_client(s, c, wsi);
+    int rc = admit(s, c, now);
+    if (rc != 0) {
+        if (rc < 0) {
+            forget(s, c);
+        }
+        return rc < 0 ? -1 : 0;
+    }
     if (conn_table_put(&s->conns, c) < 0) {
-        conn_fini(c);
+        forget(s, c);
         return -1;
     }
-    log_debug("[c:%llu] connected from %s", (unsigned long long)c->conn_id, c->addr);
+    metrics_inc(&s->m->connections_total);
+    struct log_conn lc = log_conn_of(c);
+    log_conn_debug(&lc, "connected");
     /* NIP-42: the challenge goes out at once, so that a client always holds
      * one when an answer says "auth-required:". With NIP-42 off conn_init
      * has left the connection with no challenge and no keys. */
@@ -242,15 +478,13 @@ static int on_established(struct server *s, struct conn *c, struct lws *wsi)
         return 0;
     }
     if (nip42_auth_init(&c->auth) < 0) {
-        log_warn("[c:%llu] no randomness for an AUTH challenge, closing",
-                 (unsigned long long)c->conn_id);
-        conn_table_del(&s->conns, c->conn_id);
-        conn_fini(c);
+        log_conn_warn(&lc, "no randomness for an AUTH challenge, closing");
+        forget(s, c);
         return -1;
     }
     buf_reset(&s->scratch);
     if (proto_fmt_auth(&s->scratch, c->auth.challenge) == 0) {
-        send_scratch(s, c);
+        send_counted(s, c, METRICS_OUT_AUTH);
     }
     return 0;
 }
@@ -259,13 +493,21 @@ static void on_receive(struct server *s, struct conn *c, struct lws *wsi, const 
                        size_t len)
 {
     const char *reason;
+    metrics_add(&s->m->bytes_in, len);
+    int64_t now = now_ms();
+    on_heard(c, now);
+    if (c->is_refused || c->is_closing || c->is_close_after_flush) {
+        return; /* told why it is being closed; nothing more is read */
+    }
     int rc = conn_rx_append(c, in, len, lws_is_first_fragment(wsi), lws_is_final_fragment(wsi),
                             lws_frame_is_binary(wsi), &reason);
     if (rc < 0) {
+        metrics_inc(&s->m->messages_in[METRICS_IN_INVALID]);
         server_send_notice(s, c, reason);
         return;
     }
     if (rc == 1) {
+        c->last_msg_ms = now;
         s->hooks.on_message(s->hooks.ud, c, c->rx.data, c->rx.len);
         buf_reset(&c->rx);
         if (c->rx.cap > 65536) {
@@ -276,15 +518,15 @@ static void on_receive(struct server *s, struct conn *c, struct lws *wsi, const 
     }
 }
 
-static void on_closed(struct server *s, struct conn *c)
+/* Writes what is queued on c and counts the event frames and bytes that
+ * went out. */
+static int on_writeable(struct server *s, struct conn *c)
 {
-    if (conn_table_get(&s->conns, c->conn_id) != c) {
-        return; /* never fully established */
-    }
-    s->hooks.on_closed(s->hooks.ud, c);
-    conn_table_del(&s->conns, c->conn_id);
-    log_debug("[c:%llu] closed", (unsigned long long)c->conn_id);
-    conn_fini(c);
+    uint64_t n_events = c->n_events_written, n_bytes = c->n_bytes_written;
+    int rc = conn_on_writeable(c, &s->scratch);
+    metrics_add(&s->m->messages_out[METRICS_OUT_EVENT], c->n_events_written - n_events);
+    metrics_add(&s->m->bytes_out, c->n_bytes_written - n_bytes);
+    return rc;
 }
 
 static int callback_nostr(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -299,9 +541,12 @@ static int callback_nostr(struct lws *wsi, enum lws_callback_reasons reason, voi
         on_receive(s, c, wsi, in, len);
         return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
-        return conn_on_writeable(c, &s->scratch);
+        return on_writeable(s, c);
+    case LWS_CALLBACK_RECEIVE_PONG:
+        on_heard(c, now_ms());
+        return 0;
     case LWS_CALLBACK_CLOSED:
-        on_closed(s, c);
+        forget(s, c);
         return 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         if (s != NULL) {
@@ -358,8 +603,56 @@ static bool wants_nip11(struct lws *wsi)
     return strstr(accept, "application/nostr+json") != NULL;
 }
 
+/* The gauges of this moment (io thread): the server's own, then the
+ * relay's through the sample hook. */
+static void sample_gauges(struct server *s, struct metrics_gauges *g)
+{
+    memset(g, 0, sizeof(*g));
+    g->connections = s->conns.count;
+    for (size_t i = 0; i < s->conns.cap; i++) {
+        const struct conn *c = s->conns.slots[i];
+        if (c != NULL) {
+            g->outbound_bytes += c->out_bytes;
+            g->subscriptions += c->n_subs;
+        }
+    }
+    g->is_draining = atomic_load(&s->is_stopping);
+    g->uptime_s = (int64_t)((metrics_now_ns() - s->started_ns) / 1000000000u);
+    g->is_storage_up = true;
+    if (s->hooks.sample != NULL) {
+        s->hooks.sample(s->hooks.ud, g);
+    }
+}
+
+/* GET /health (JSON; 503 unless healthy) or GET /metrics (the Prometheus
+ * text format). The body is made now and owned by hs until written. */
+static int serve_generated(struct server *s, struct lws *wsi, struct http_session *hs,
+                           bool is_metrics)
+{
+    struct metrics_gauges g;
+    struct buf b;
+    sample_gauges(s, &g);
+    buf_init(&b);
+    int rc = is_metrics ? metrics_render(s->m, &g, &b) : metrics_render_health(&g, &b);
+    if (rc < 0) {
+        static const char msg[] = "out of memory\n";
+        buf_fini(&b);
+        return http_respond(wsi, hs, HTTP_STATUS_INTERNAL_SERVER_ERROR, "text/plain", msg,
+                            sizeof(msg) - 1);
+    }
+    hs->owned = b.data;
+    if (is_metrics) {
+        return http_respond(wsi, hs, HTTP_STATUS_OK, "text/plain; version=0.0.4; charset=utf-8",
+                            b.data, b.len);
+    }
+    unsigned status =
+        metrics_health(&g) == METRICS_HEALTH_OK ? HTTP_STATUS_OK : HTTP_STATUS_SERVICE_UNAVAILABLE;
+    return http_respond(wsi, hs, status, "application/json", b.data, b.len);
+}
+
 static int on_http(struct server *s, struct lws *wsi, struct http_session *hs, const char *uri)
 {
+    free(hs->owned); /* a keep-alive connection's previous page, if never written */
     memset(hs, 0, sizeof(*hs));
     if (lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0) {
         return http_respond(wsi, hs, HTTP_STATUS_NO_CONTENT, "text/plain", "", 0);
@@ -369,7 +662,18 @@ static int on_http(struct server *s, struct lws *wsi, struct http_session *hs, c
         return http_respond(wsi, hs, HTTP_STATUS_METHOD_NOT_ALLOWED, "text/plain", msg,
                             sizeof(msg) - 1);
     }
-    if (strcmp(uri, "/") != 0) {
+    /* With a listener of their own ([metrics] listen) these two are all it
+     * serves, and /metrics leaves the relay's port; /health stays on both,
+     * where load balancers look for it. */
+    bool is_metrics_vhost = s->metrics_vhost != NULL && lws_get_vhost(wsi) == s->metrics_vhost;
+    if (strcmp(uri, "/health") == 0) {
+        return serve_generated(s, wsi, hs, false);
+    }
+    if (strcmp(uri, "/metrics") == 0 && s->cfg->is_metrics_enabled &&
+        (s->metrics_vhost == NULL || is_metrics_vhost)) {
+        return serve_generated(s, wsi, hs, true);
+    }
+    if (strcmp(uri, "/") != 0 || is_metrics_vhost) {
         static const char msg[] = "not found\n";
         return http_respond(wsi, hs, HTTP_STATUS_NOT_FOUND, "text/plain", msg, sizeof(msg) - 1);
     }
@@ -395,6 +699,8 @@ static int on_http_writeable(struct lws *wsi, struct http_session *hs)
     int n = lws_write(wsi, frame + LWS_PRE, hs->len, LWS_WRITE_HTTP_FINAL);
     free(frame);
     hs->body = NULL;
+    free(hs->owned);
+    hs->owned = NULL;
     if (n < (int)hs->len) {
         return -1;
     }
@@ -410,6 +716,16 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         return on_http(s, wsi, user, in ? (const char *)in : "/");
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return on_http_writeable(wsi, user);
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (user != NULL) {
+            struct http_session *hs = user;
+            free(hs->owned);
+            hs->owned = NULL;
+        }
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        /* The metrics listener serves HTTP only. */
+        return s->metrics_vhost != NULL && lws_get_vhost(wsi) == s->metrics_vhost ? -1 : 0;
     default:
         return lws_callback_http_dummy(wsi, reason, user, in, len);
     }
@@ -418,6 +734,12 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
 static const struct lws_protocols protocols[] = {
     { "http", callback_http, sizeof(struct http_session), 0, 0, NULL, 0 },
     { "nostr", callback_nostr, sizeof(struct conn), SERVER_RX_CHUNK, 0, NULL, 0 },
+    { NULL, NULL, 0, 0, 0, NULL, 0 },
+};
+
+/* The [metrics] listen vhost: plain HTTP, no WebSocket protocol. */
+static const struct lws_protocols metrics_protocols[] = {
+    { "http", callback_http, sizeof(struct http_session), 0, 0, NULL, 0 },
     { NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
@@ -437,6 +759,45 @@ static void lws_log_emit(int level, const char *line)
     }
 }
 
+/* Opens the second listener of [metrics] listen ("host:port", "[v6]:port";
+ * cfg checked the form), on the relay's context, without TLS. */
+static int listen_metrics(struct server *s, const struct lws_context_creation_info *base)
+{
+    const char *listen = s->cfg->metrics_listen;
+    const char *colon = strrchr(listen, ':');
+    const char *host = listen;
+    size_t host_len = (size_t)(colon - listen);
+    if (host_len >= 2 && host[0] == '[' && colon[-1] == ']') {
+        host++;
+        host_len -= 2;
+    }
+    if (host_len >= sizeof(s->metrics_host)) {
+        log_error("metrics.listen: address too long: %s", listen);
+        return OST_EINVAL;
+    }
+    memcpy(s->metrics_host, host, host_len);
+    s->metrics_host[host_len] = '\0';
+    struct lws_context_creation_info info = *base;
+    info.port = atoi(colon + 1);
+    info.iface = s->metrics_host;
+    info.protocols = metrics_protocols;
+    info.pvo = NULL;
+    info.vhost_name = "ostrich-metrics";
+    info.options &= ~(uint64_t)LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.ssl_cert_filepath = NULL;
+    info.ssl_private_key_filepath = NULL;
+    s->metrics_vhost = lws_create_vhost(s->ctx, &info);
+    if (s->metrics_vhost == NULL) {
+        log_error("metrics.listen: cannot listen on %s port %d (address in use?)", s->metrics_host,
+                  info.port);
+        return OST_EIO;
+    }
+    log_info("serving %s on http://%s:%d",
+             s->cfg->is_metrics_enabled ? "/metrics and /health" : "/health", s->metrics_host,
+             lws_get_vhost_listen_port(s->metrics_vhost));
+    return 0;
+}
+
 int server_new(const struct server_config *cfg, const struct server_hooks *hooks,
                struct server **out)
 {
@@ -446,6 +807,8 @@ int server_new(const struct server_config *cfg, const struct server_hooks *hooks
     }
     s->cfg = cfg;
     s->hooks = *hooks;
+    s->m = cfg->metrics;
+    s->started_ns = metrics_now_ns();
     s->nip11_len = strlen(cfg->nip11_json);
     s->html_len = strlen(cfg->html_page);
     buf_init(&s->scratch);
@@ -456,6 +819,18 @@ int server_new(const struct server_config *cfg, const struct server_hooks *hooks
     }
     rc = conn_table_init(&s->conns);
     if (rc < 0) {
+        queue_fini(&s->io_q);
+        free(s);
+        return rc;
+    }
+    /* A secret hash seed: clients choose their addresses, not their slots. */
+    uint64_t seed = (uint64_t)(uintptr_t)s ^ (uint64_t)now_ms();
+    if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed)) {
+        log_warn("no randomness for the address table's hash seed; using the clock");
+    }
+    rc = ratelimit_table_init(&s->addrs, seed);
+    if (rc < 0) {
+        conn_table_fini(&s->conns);
         queue_fini(&s->io_q);
         free(s);
         return rc;
@@ -489,12 +864,18 @@ int server_new(const struct server_config *cfg, const struct server_hooks *hooks
                   info.ssl_cert_filepath ? info.ssl_cert_filepath : "");
         goto fail;
     }
+    if (cfg->metrics_listen != NULL && cfg->metrics_listen[0] != '\0' &&
+        listen_metrics(s, &info) < 0) {
+        goto fail;
+    }
+    lws_sul_schedule(s->ctx, 0, &s->sweep, on_sweep, sweep_period_ms(cfg) * LWS_US_PER_MS);
     *out = s;
     return 0;
 fail:
     if (s->ctx != NULL) {
         lws_context_destroy(s->ctx);
     }
+    ratelimit_table_fini(&s->addrs);
     conn_table_fini(&s->conns);
     queue_fini(&s->io_q);
     free(s);
@@ -549,10 +930,16 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The part of a drain kept for close frames to go out and be answered. */
+#define CLOSE_FRAMES_MS 1000
+
 void server_drain(struct server *s, _Atomic bool *is_done, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
-    while (now_ms() < deadline) {
+    int64_t start = now_ms();
+    int64_t deadline = start + timeout_ms;
+    int64_t answers_deadline =
+        timeout_ms > 2 * CLOSE_FRAMES_MS ? deadline - CLOSE_FRAMES_MS : deadline;
+    while (now_ms() < answers_deadline) {
         on_wakeup(s);
         if (atomic_load(is_done) && queue_len(&s->io_q) == 0 && outbound_empty(s)) {
             break;
@@ -560,6 +947,18 @@ void server_drain(struct server *s, _Atomic bool *is_done, int timeout_ms)
         lws_service(s->ctx, 0);
     }
     on_wakeup(s);
+    /* Every client is told the relay is going away (1001), after what is
+     * queued for it; the loop ends when all have closed, or at the
+     * deadline, when destroying the context cuts the rest. */
+    for (size_t i = 0; i < s->conns.cap; i++) {
+        struct conn *c = s->conns.slots[i];
+        if (c != NULL) {
+            conn_close(c, CONN_CLOSE_GOING_AWAY, "relay is shutting down", true);
+        }
+    }
+    while (s->conns.count > 0 && now_ms() < deadline) {
+        lws_service(s->ctx, 0);
+    }
 }
 
 struct conn *server_conn(struct server *s, uint64_t conn_id)
@@ -577,12 +976,19 @@ size_t server_conn_count(const struct server *s)
     return s->conns.count;
 }
 
+void server_documents_changed(struct server *s)
+{
+    s->nip11_len = strlen(s->cfg->nip11_json);
+    s->html_len = strlen(s->cfg->html_page);
+}
+
 void server_free(struct server *s)
 {
     if (s == NULL) {
         return;
     }
     queue_close(&s->io_q);
+    lws_sul_cancel(&s->sweep);
     /* Destroying the context closes every connection (their CLOSED callbacks
      * run and release per-connection state). */
     lws_context_destroy(s->ctx);
@@ -601,6 +1007,7 @@ void server_free(struct server *s)
             }
         }
     }
+    ratelimit_table_fini(&s->addrs);
     conn_table_fini(&s->conns);
     queue_fini(&s->io_q);
     buf_fini(&s->scratch);

@@ -19,6 +19,8 @@
 
 #include "relay/conn.h"
 
+struct metrics;
+struct metrics_gauges;
 struct nip45_hll;
 struct payload;
 struct server;
@@ -90,6 +92,11 @@ struct server_hooks {
     /* Called once per service-loop wake, after the io queue is drained:
      * a chance to retry work that was deferred. */
     void (*on_idle)(void *ud);
+    /* Fills the gauges the server cannot see (queue depths, the store's
+     * backend and whether it answers) when /metrics or /health is served.
+     * The server has set the others; while it drains, the worker threads
+     * may be gone already. */
+    void (*sample)(void *ud, struct metrics_gauges *g);
 };
 
 struct server_config {
@@ -102,10 +109,27 @@ struct server_config {
     bool eose_finish_hint;  /* NIP-67: EOSE carries ["finish"] when complete */
     bool is_auth_enabled;   /* NIP-42: send each connection an AUTH challenge */
     struct conn_limits conn_limits;
+    /* Connection and message rate limits, exemptions and trusted proxies
+     * (owned by the relay, which may replace them on the io thread), and
+     * heartbeats: a connection silent for ping_interval_s (0: never) is
+     * pinged and closed unless something comes back within pong_timeout_s;
+     * one with no subscription silent for idle_timeout_s (0: never) is
+     * closed. */
+    struct ratelimit_limits rate;
+    uint32_t ping_interval_s;
+    uint32_t pong_timeout_s;
+    uint32_t idle_timeout_s;
     size_t io_queue_cap;
     /* NIP-42 rules applied to each event before it is sent (direct
      * messages); borrowed, outlives the server. */
     const struct nip42_policy *auth_policy;
+    /* The counters the io thread adds to (required; borrowed, outlives the
+     * server), whether GET /metrics is served, and "host:port" of a second,
+     * HTTP-only listener for /metrics and /health ("": none; then /metrics
+     * is answered 404 on the relay's port, /health still served there). */
+    struct metrics *metrics;
+    bool is_metrics_enabled;
+    const char *metrics_listen;
 };
 
 /* Creates the lws context and starts listening; does not start serving.
@@ -113,6 +137,10 @@ struct server_config {
  * code after logging what failed (bind address and port, TLS files). */
 int server_new(const struct server_config *cfg, const struct server_hooks *hooks,
                struct server **out);
+
+/* The relay changed cfg->nip11_json or cfg->html_page (a config reload);
+ * the old texts stay valid for responses being sent. Io thread. */
+void server_documents_changed(struct server *s);
 
 /* The port actually bound (useful with port 0). */
 int server_port(const struct server *s);
@@ -125,8 +153,11 @@ void server_run(struct server *s);
 void server_stop(struct server *s);
 
 /* After server_run returned: keeps serving (writing answers, draining the
- * io queue, refusing new work) until *is_done is true and every outbound
- * queue is empty, or until timeout_ms passes. Then sends close frames. */
+ * io queue, refusing new work and new WebSocket connections) until *is_done
+ * is true and every outbound queue is empty, or until timeout_ms passes
+ * less a second. Then sends every client a close frame (1001, "relay is
+ * shutting down") after what is queued for it, and serves until all have
+ * closed or timeout_ms has passed. */
 void server_drain(struct server *s, _Atomic bool *is_done, int timeout_ms);
 
 /* Wakes the service loop so it re-checks its state. Any thread. */

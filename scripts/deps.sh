@@ -7,6 +7,8 @@ packages=(
     build-essential cmake pkg-config
     libsecp256k1-dev libwebsockets-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev
     openssl clang-format
+    prometheus # promtool, which the interop tests check GET /metrics with
+    systemd    # systemd-analyze, which the systemd_unit test checks the unit with
 )
 # The interop tests run under Node.js; any Node 18+ on PATH will do.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

@@ -115,7 +115,15 @@ static void write_and_answer(struct batcher *b, int n, bool *has_logged)
         b->dels[i] = b->reqs[i].del;
     }
     if (rc == 0) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         rc = store_write_batch_del(b->conn, b->evs, b->dels, (size_t)n, b->results);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (b->cfg.on_batch != NULL) {
+            double seconds =
+                (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+            b->cfg.on_batch(b->ud, (size_t)n, seconds);
+        }
     }
     if (rc < 0) {
         /* Nothing of the batch is stored, whatever any result says. */

@@ -52,6 +52,12 @@ struct batcher_req {
  * borrowed for the call. */
 typedef void (*batcher_done_fn)(void *ud, struct batcher_req *req, const struct store_result *res);
 
+/* Called on the storage thread after each batch's write, before its
+ * callbacks, with the number of events and the seconds the write and
+ * commit took (for metrics; not called when the writer handle could not be
+ * opened). */
+typedef void (*batcher_batch_fn)(void *ud, size_t n, double seconds);
+
 struct batcher_config {
     uint32_t batch_size;        /* events per transaction at most; 0: the default */
     uint32_t batch_wait_ms;     /* how long a batch waits to fill after its first event;
@@ -59,6 +65,7 @@ struct batcher_config {
     size_t queue_cap;           /* requests waiting; 0: the default */
     uint32_t purge_interval_ms; /* how often expired events are purged; 0: never */
     uint32_t purge_max;         /* events deleted per purge pass; 0: the default */
+    batcher_batch_fn on_batch;  /* NULL, or called with done's ud after each write */
 };
 
 /* Counters for metrics and tests (relaxed reads of atomics). */

@@ -124,11 +124,14 @@ static void write_non_defaults(struct buf *doc, struct buf *values)
         } else if (o->type == CFG_TYPE_BOOL) {
             buf_append_str(&v, o->def_int ? "false" : "true");
         } else if (o->type == CFG_TYPE_STRING_ARRAY) {
-            buf_printf(&v, "[\"%s\"]", pubkey_hex);
+            const char *item =
+                o->check == NULL || o->check(pubkey_hex) == NULL ? pubkey_hex : "10.1.0.0/16";
+            buf_printf(&v, "[\"%s\"]", item);
         } else if (o->check != NULL) {
             /* The first of these that the option's check accepts. */
-            const char *const candidates[] = { pubkey_hex, ws_url, "https://search.example:9200",
-                                               "500ms", NULL };
+            const char *const candidates[] = {
+                pubkey_hex, ws_url, "https://search.example:9200", "500ms", "127.0.0.1:9100", NULL
+            };
             size_t k = 0;
             while (candidates[k + 1] != NULL && o->check(candidates[k]) != NULL) {
                 k++;
@@ -260,6 +263,9 @@ static void test_enum_values(void)
         { "log.level = \"warn\"", LOG_LEVEL_WARN, offsetof(struct cfg, log.level) },
         { "log.level = \"info\"", LOG_LEVEL_INFO, offsetof(struct cfg, log.level) },
         { "log.level = \"debug\"", LOG_LEVEL_DEBUG, offsetof(struct cfg, log.level) },
+        { "log.format = \"text\"", LOG_FORMAT_TEXT, offsetof(struct cfg, log.format) },
+        { "log.format = \"logfmt\"", LOG_FORMAT_LOGFMT, offsetof(struct cfg, log.format) },
+        { "log.format = \"json\"", LOG_FORMAT_JSON, offsetof(struct cfg, log.format) },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct cfg c;
@@ -311,6 +317,26 @@ static void test_errors(void)
                              "\"debug\", got an integer" },
         { "[relay]\nport = 1\nport = 2\n", "t.toml:3: duplicate key relay.port" },
         { "[relay]\nport = 1 x\n", "t.toml:2: unexpected text after value" },
+        { "relay.trusted_proxies = [\"10.0.0.0/8\", \"10.0.0.0/33\"]\n",
+          "t.toml:1: relay.trusted_proxies: item 2: expected an IP address or CIDR block such as "
+          "\"10.0.0.0/8\"" },
+        { "rate_limit.exempt = [\"localhost\"]\n",
+          "t.toml:1: rate_limit.exempt: item 1: expected an IP address or CIDR block such as "
+          "\"10.0.0.0/8\"" },
+        { "rate_limit.exempt = [\"::1/\"]\n",
+          "t.toml:1: rate_limit.exempt: item 1: expected an IP address or CIDR block such as "
+          "\"10.0.0.0/8\"" },
+        { "metrics.listen = \"9100\"\n",
+          "t.toml:1: metrics.listen: expected \"host:port\", such as \"127.0.0.1:9100\", or "
+          "\"\"" },
+        { "storage.opensearch.url = \"ftp://x\"\n",
+          "t.toml:1: storage.opensearch.url: expected an http:// or https:// URL" },
+        { "storage.opensearch.url = \"https://u:p@x:9200\"\n",
+          "t.toml:1: storage.opensearch.url: put the credentials in username and password, not "
+          "in the URL" },
+        { "storage.opensearch.refresh_interval = \"1 s\"\n",
+          "t.toml:1: storage.opensearch.refresh_interval: expected a time such as \"1s\" or "
+          "\"500ms\", or \"-1\"" },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         CHECK(fails_with(cases[i].text, cases[i].want));

@@ -130,7 +130,7 @@ function sortKeys(spec, hit) {
 function compareKeys(a, b) {
     for (let i = 0; i < a.length; i++) {
         const x = a[i].v;
-        const y = b[i] && 'v' in b[i] ? b[i].v : b[i];
+        const y = b[i] !== null && typeof b[i] === 'object' ? b[i].v : b[i];
         if (x !== y) {
             const lt = x === undefined ? false : y === undefined ? true : x < y;
             return (lt ? -1 : 1) * (a[i].desc ? -1 : 1);

@@ -247,6 +247,7 @@ export async function startRelay(dir, { deadlineMs = DEADLINE_MS } = {}) {
     let stopped = null;
     return {
         dir,
+        pid: child.pid,
         port: where.port,
         url: `${where.scheme}://127.0.0.1:${where.port}`,
         httpUrl: `${httpScheme}://127.0.0.1:${where.port}/`,
