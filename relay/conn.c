@@ -14,6 +14,8 @@
 
 #include "common/err.h"
 #include "relay/payload.h"
+#include "relay/proto.h"
+#include "relay/wsdeflate.h"
 
 #define R_TOO_BIG "invalid: message too large (over the relay's max_message_bytes limit)"
 #define R_BINARY  "invalid: binary messages are not supported; send JSON text"
@@ -206,10 +208,11 @@ int conn_sub_go_live(struct conn *c, struct conn_sub *sub, uint64_t floor_seq)
 }
 
 /* Appends a WebSocket frame header for a final text frame of len bytes
- * (server frames are not masked) to hdr; returns its size. */
-static size_t frame_header(unsigned char hdr[10], size_t len)
+ * (server frames are not masked), with RSV1 set for a compressed message,
+ * to hdr; returns its size. */
+static size_t frame_header(unsigned char hdr[10], size_t len, bool is_compressed)
 {
-    hdr[0] = 0x81; /* FIN, text */
+    hdr[0] = is_compressed ? 0xC1 : 0x81; /* FIN, (RSV1,) text */
     if (len < 126) {
         hdr[1] = (unsigned char)len;
         return 2;
@@ -227,10 +230,49 @@ static size_t frame_header(unsigned char hdr[10], size_t len)
     return 10;
 }
 
+/* The compressed form of an EVENT message for sub, appended to b: the
+ * prefix and the closing bracket as stored blocks around the event's JSON,
+ * compressed once for all its recipients (relay/wsdeflate.h). */
+static int append_deflated(struct wsdeflate *z, struct buf *b, const struct conn_sub *sub,
+                           struct payload *p)
+{
+    if (p->z == NULL) {
+        struct buf out;
+        buf_init(&out);
+        int rc = wsdeflate_compress(z, p->json, p->len, &out);
+        if (rc < 0) {
+            buf_fini(&out);
+            return rc;
+        }
+        p->z = (unsigned char *)out.data; /* the buffer moves to the payload */
+        p->z_len = out.len;
+    }
+    /* `["EVENT","<id>",` as one stored block, written in place: its header
+     * is filled in once the prefix's length is known (a subscription id
+     * keeps it far below a block's 65,535 bytes). */
+    size_t at = b->len;
+    int rc = buf_append(b, "\0\0\0\0\0", 5);
+    rc = rc == 0 ? proto_fmt_event(b, sub->id, sub->id_len, "", 0) : rc;
+    if (rc < 0) {
+        return rc;
+    }
+    b->len--; /* the ']' of the empty message */
+    size_t n = b->len - at - 5;
+    unsigned char *h = (unsigned char *)b->data + at;
+    h[1] = (unsigned char)n;
+    h[2] = (unsigned char)(n >> 8);
+    h[3] = (unsigned char)~n;
+    h[4] = (unsigned char)(~n >> 8);
+    rc = buf_append(b, p->z, p->z_len);
+    rc = rc == 0 ? wsdeflate_stored("]", 1, b) : rc;
+    return rc == 0 ? wsdeflate_end(b) : rc;
+}
+
 /* Appends o to the batch in b as one complete frame. Returns 0, 1 when o
  * is for a subscription closed since it was queued (nothing appended), or
  * OST_ENOMEM. */
-static int append_frame(struct conn *c, struct buf *b, const struct conn_out *o)
+static int append_frame(struct conn *c, struct buf *b, const struct conn_out *o,
+                        struct wsdeflate *z)
 {
     size_t start = b->len;
     /* Room for the largest header; the message is moved up against the
@@ -240,13 +282,17 @@ static int append_frame(struct conn *c, struct buf *b, const struct conn_out *o)
         return rc;
     }
     b->len += 10;
+    bool is_compressed = false;
     if (o->payload != NULL) {
         struct conn_sub *sub = conn_sub_find_key(c, o->sub_key);
         if (sub == NULL) {
             b->len = start;
             return 1;
         }
-        rc = proto_fmt_event(b, sub->id, sub->id_len, o->payload->json, o->payload->len);
+        is_compressed = c->is_deflate && z != NULL && o->payload->len >= WSDEFLATE_MIN_BYTES;
+        rc = is_compressed
+                 ? append_deflated(z, b, sub, o->payload)
+                 : proto_fmt_event(b, sub->id, sub->id_len, o->payload->json, o->payload->len);
     } else {
         rc = buf_append(b, o->frame, o->len);
     }
@@ -256,14 +302,14 @@ static int append_frame(struct conn *c, struct buf *b, const struct conn_out *o)
     }
     size_t msg_len = b->len - start - 10;
     unsigned char hdr[10];
-    size_t h = frame_header(hdr, msg_len);
+    size_t h = frame_header(hdr, msg_len, is_compressed);
     memmove(b->data + start + h, b->data + start + 10, msg_len);
     memcpy(b->data + start, hdr, h);
     b->len = start + h + msg_len;
     return 0;
 }
 
-int conn_on_writeable(struct conn *c, struct buf *scratch)
+int conn_on_writeable(struct conn *c, struct buf *scratch, struct wsdeflate *z)
 {
     if (c->is_closing || (c->is_close_after_flush && c->out_head == NULL)) {
         enum lws_close_status code = c->close_code != 0 ? (enum lws_close_status)c->close_code
@@ -294,9 +340,9 @@ int conn_on_writeable(struct conn *c, struct buf *scratch)
     }
     /* Many queued messages go out in one write: they are framed here and
      * handed to lws as raw bytes, so a burst of OKs or of a REQ's events
-     * costs one send(2) instead of one per message. (With a compression
-     * extension this would have to frame through lws instead; none is
-     * negotiated.) Bounded, so one busy connection cannot hold the io
+     * costs one send(2) instead of one per message; with permessage-deflate
+     * the event frames are compressed here too, since lws's own extension
+     * never sees raw bytes. Bounded, so one busy connection cannot hold the io
      * thread for long; lws keeps any part the socket did not take and
      * calls back only once it is sent. */
     scratch->len = LWS_PRE;
@@ -309,7 +355,7 @@ int conn_on_writeable(struct conn *c, struct buf *scratch)
             c->out_tail = NULL;
         }
         c->out_bytes -= o->len;
-        int rc = append_frame(c, scratch, o);
+        int rc = append_frame(c, scratch, o, z);
         c->n_events_written += rc == 0 && o->payload != NULL;
         payload_unref(o->payload);
         free(o);

@@ -21,6 +21,7 @@
 
 struct lws;
 struct payload;
+struct wsdeflate;
 
 /* How long a connection being closed may take to read what it is told
  * before it is dropped. */
@@ -72,6 +73,7 @@ struct conn {
 
     struct conn_out *out_head, *out_tail;
     size_t out_bytes;
+    bool is_deflate; /* permessage-deflate: event frames go out compressed */
     /* Event frames and bytes handed to lws so far, for metrics. */
     uint64_t n_events_written, n_bytes_written;
     bool is_closing;           /* over a limit: close at the next writeable callback */
@@ -137,10 +139,10 @@ void conn_close(struct conn *c, uint16_t code, const char *reason, bool is_after
 /* Queues a WebSocket ping, written before the next queued frames. */
 void conn_ping(struct conn *c);
 
-/* Writes at most one queued message (the lws WRITEABLE callback). Returns 0,
- * or -1 when the connection must close. scratch is the io thread's buffer for
- * framing events. */
-int conn_on_writeable(struct conn *c, struct buf *scratch);
+/* Writes queued messages (the lws WRITEABLE callback). Returns 0, or -1
+ * when the connection must close. scratch is the io thread's buffer for
+ * framing events; z its compressor, for connections with is_deflate. */
+int conn_on_writeable(struct conn *c, struct buf *scratch, struct wsdeflate *z);
 
 /* Subscriptions. */
 struct conn_sub *conn_sub_find(struct conn *c, const char *id, size_t id_len);

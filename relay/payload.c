@@ -12,6 +12,8 @@ struct payload *payload_new(const struct event *ev, uint64_t seq)
         return NULL;
     }
     atomic_init(&p->refs, 1);
+    p->z = NULL;
+    p->z_len = 0;
     p->seq = seq;
     p->len = len;
     memcpy(p->json, ev->json, len);
@@ -32,6 +34,8 @@ struct payload *payload_new_json(const char *json, size_t len)
         return NULL;
     }
     atomic_init(&p->refs, 1);
+    p->z = NULL;
+    p->z_len = 0;
     p->seq = 0;
     memset(&p->ev, 0, sizeof(p->ev));
     p->len = len;
@@ -45,6 +49,7 @@ void payload_unref(struct payload *p)
     /* acq_rel: the thread that frees must see every write made by the
      * threads that dropped their references before it. */
     if (p != NULL && atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1) {
+        free(p->z);
         free(p);
     }
 }

@@ -17,6 +17,11 @@
 
 struct payload {
     _Atomic uint32_t refs;
+    /* Owned by: the io thread. json compressed once for every client that
+     * negotiated permessage-deflate (relay/wsdeflate.h), made on first
+     * need; NULL until then. Freed with the payload. */
+    unsigned char *z;
+    size_t z_len;
     uint64_t seq;    /* store sequence of the event; UINT64_MAX when not stored */
     struct event ev; /* the parsed event, pointing into json below */
     size_t len;

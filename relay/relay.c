@@ -176,6 +176,7 @@ static void configure(struct relay *r)
         .html_page = r->html.data,
         .eose_finish_hint = c->relay.eose_finish_hint,
         .is_auth_enabled = c->nips.nip42,
+        .is_compression = c->relay.compression,
         .io_queue_cap = 65536,
         .auth_policy = &r->auth,
         .metrics = &r->metrics,

@@ -26,6 +26,7 @@
 #include "relay/payload.h"
 #include "relay/proto.h"
 #include "relay/ratelimit.h"
+#include "relay/wsdeflate.h"
 
 struct server {
     struct lws_context *ctx;
@@ -40,9 +41,10 @@ struct server {
     _Atomic int wake_pending;
     _Atomic bool is_stopping;
     struct conn_table conns;
-    uint64_t next_conn_id; /* owned by: io thread */
-    uint64_t next_sub_key; /* owned by: io thread */
-    struct buf scratch;    /* owned by: io thread; frames are built here */
+    uint64_t next_conn_id;    /* owned by: io thread */
+    uint64_t next_sub_key;    /* owned by: io thread */
+    struct buf scratch;       /* owned by: io thread; frames are built here */
+    struct wsdeflate deflate; /* owned by: io thread; with [relay] compression */
     size_t nip11_len;
     size_t html_len;
     /* Owned by: io thread. Protection: client addresses with their
@@ -61,6 +63,10 @@ struct http_session {
 };
 
 #define IO_BATCH 256
+
+/* Set as a connection's opaque user data when it negotiated
+ * permessage-deflate (see deflate_ext). */
+static char deflate_marker;
 
 /* lws gives every WebSocket connection a receive buffer of this size for
  * its whole life, and delivers larger messages in pieces of it, which
@@ -468,6 +474,13 @@ static int on_established(struct server *s, struct conn *c, struct lws *wsi)
         forget(s, c);
         return -1;
     }
+    /* Compress only what the client agreed to take: the extension was
+     * negotiated, and no offer asked for a smaller window than ours. */
+    if (s->cfg->is_compression && lws_get_opaque_user_data(wsi) == &deflate_marker) {
+        char ext[512];
+        c->is_deflate = wsdeflate_offer_ok(
+            lws_hdr_copy(wsi, ext, sizeof(ext), WSI_TOKEN_EXTENSIONS) > 0 ? ext : NULL);
+    }
     metrics_inc(&s->m->connections_total);
     struct log_conn lc = log_conn_of(c);
     log_conn_debug(&lc, "connected");
@@ -523,7 +536,7 @@ static void on_receive(struct server *s, struct conn *c, struct lws *wsi, const 
 static int on_writeable(struct server *s, struct conn *c)
 {
     uint64_t n_events = c->n_events_written, n_bytes = c->n_bytes_written;
-    int rc = conn_on_writeable(c, &s->scratch);
+    int rc = conn_on_writeable(c, &s->scratch, s->cfg->is_compression ? &s->deflate : NULL);
     metrics_add(&s->m->messages_out[METRICS_OUT_EVENT], c->n_events_written - n_events);
     metrics_add(&s->m->bytes_out, c->n_bytes_written - n_bytes);
     return rc;
@@ -743,6 +756,26 @@ static const struct lws_protocols metrics_protocols[] = {
     { NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
+/* permessage-deflate: lws negotiates it and inflates what clients send;
+ * the relay compresses its own event frames (relay/wsdeflate.h). lws
+ * builds the extension's state for a connection only when the handshake
+ * agreed on it, which the wrapper below marks on the connection for
+ * ESTABLISHED to read (deflate_marker). */
+
+static int deflate_ext(struct lws_context *ctx, const struct lws_extension *ext, struct lws *wsi,
+                       enum lws_extension_callback_reasons reason, void *user, void *in, size_t len)
+{
+    if (reason == LWS_EXT_CB_CONSTRUCT) {
+        lws_set_opaque_user_data(wsi, &deflate_marker);
+    }
+    return lws_extension_callback_pm_deflate(ctx, ext, wsi, reason, user, in, len);
+}
+
+static const struct lws_extension extensions[] = {
+    { "permessage-deflate", deflate_ext, "permessage-deflate; client_no_context_takeover" },
+    { NULL, NULL, NULL },
+};
+
 static const struct lws_protocol_vhost_options pvo_default = { NULL, NULL, "default", "1" };
 static const struct lws_protocol_vhost_options pvo = { NULL, &pvo_default, "nostr", "" };
 
@@ -847,6 +880,9 @@ int server_new(const struct server_config *cfg, const struct server_hooks *hooks
     info.vhost_name = "ostrich";
     info.server_string = "ostrich";
     info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    if (cfg->is_compression) {
+        info.extensions = extensions;
+    }
     if (cfg->tls_cert != NULL && cfg->tls_cert[0] != '\0') {
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = cfg->tls_cert;
@@ -989,6 +1025,7 @@ void server_free(struct server *s)
     }
     queue_close(&s->io_q);
     lws_sul_cancel(&s->sweep);
+    wsdeflate_fini(&s->deflate);
     /* Destroying the context closes every connection (their CLOSED callbacks
      * run and release per-connection state). */
     lws_context_destroy(s->ctx);

@@ -108,6 +108,7 @@ struct server_config {
     const char *html_page;  /* served for other GET / */
     bool eose_finish_hint;  /* NIP-67: EOSE carries ["finish"] when complete */
     bool is_auth_enabled;   /* NIP-42: send each connection an AUTH challenge */
+    bool is_compression;    /* offer permessage-deflate ([relay] compression) */
     struct conn_limits conn_limits;
     /* Connection and message rate limits, exemptions and trusted proxies
      * (owned by the relay, which may replace them on the io thread), and

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
     build-essential cmake pkg-config
-    libsecp256k1-dev libwebsockets-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev
+    libsecp256k1-dev libwebsockets-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
     openssl clang-format
     prometheus # promtool, which the interop tests check GET /metrics with
     systemd    # systemd-analyze, which the systemd_unit test checks the unit with

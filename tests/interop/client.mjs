@@ -140,9 +140,10 @@ export class RawClient {
         });
     }
 
-    static open(url, { ca, deadlineMs = DEADLINE_MS, maxPayload } = {}) {
+    // perMessageDeflate as `ws` takes it: on by default, as in browsers.
+    static open(url, { ca, deadlineMs = DEADLINE_MS, maxPayload, perMessageDeflate = true } = {}) {
         return new Promise((resolve, reject) => {
-            const ws = new WebSocket(url, { ca, maxPayload: maxPayload ?? 64 * 1024 * 1024 });
+            const ws = new WebSocket(url, { ca, maxPayload: maxPayload ?? 64 * 1024 * 1024, perMessageDeflate });
             const timer = setTimeout(() => {
                 ws.terminate();
                 reject(new Error(`could not connect to ${url} within ${deadlineMs} ms`));

