@@ -43,8 +43,9 @@ struct store_options {
     store_clock_fn clock; /* NULL: the system clock (time(2)); tests inject their own */
     void *clock_ud;       /* passed to clock */
     struct {
-        const char *path;         /* the database file; its parent directory is created */
-        uint32_t busy_timeout_ms; /* 0: STORE_DEFAULT_BUSY_TIMEOUT_MS */
+        const char *path;          /* the database file; its parent directory is created */
+        uint32_t busy_timeout_ms;  /* 0: STORE_DEFAULT_BUSY_TIMEOUT_MS */
+        uint32_t checkpoint_pages; /* 0: STORE_SQLITE_CHECKPOINT_PAGES (store_sqlite.h) */
     } sqlite;
     struct {
         const char *url;      /* base URL, e.g. "http://127.0.0.1:9200" */

@@ -1,12 +1,14 @@
 /*
  * The SQLite backend.
  *
- * Design. Schema version 4 (PRAGMA user_version):
+ * Design. Schema version 5 (PRAGMA user_version):
  *   events(rowid INTEGER PRIMARY KEY, id BLOB, pubkey BLOB, kind INTEGER,
  *          created_at INTEGER, d_tag TEXT, raw TEXT, expiration INTEGER)
- *   tags(ev, name, value BLOB, created_at): one row per distinct (event,
- *          single-letter tag name, second element); created_at is copied
- *          from the event so a tag seek comes out in time order.
+ *   tags(name, value BLOB, created_at, ev) WITHOUT ROWID, keyed by all four:
+ *          one row per distinct (event, single-letter tag name, second
+ *          element); created_at is copied from the event so a tag seek
+ *          comes out in time order, and one b-tree serves both the seek
+ *          and the check of a known event's tag.
  * The rowid is declared, so VACUUM cannot renumber what tags.ev points at.
  * expiration (version 2, NIP-40) is NULL for events without one; every
  * query adds "expiration IS NULL OR expiration > now" as a condition on the
@@ -20,13 +22,14 @@
  *   vanished(pubkey, created_at).
  * Version 4 (NIP-50) adds events_fts, a contentless FTS5 table (unicode61
  * tokenizer, diacritics removed) whose rowid is the event's rowid and whose
- * one column is the event's decoded content. Triggers on events keep it in
- * step: an insert indexes json_extract(raw, '$.content'), and a delete,
- * whatever deletes the row (replacement, NIP-09 or NIP-62 deletion, NIP-40
- * purge, delete_ids), removes the same text, in the same transaction. The
- * text is read back from raw rather than kept twice: a contentless table
- * stores only the index, and a delete needs the original text, which raw
- * still holds when the trigger runs. Search queries drive from events_fts.
+ * one column is the event's decoded content. Since version 5 the store
+ * keeps it in step itself: a write indexes the content it has decoded
+ * anyway, and every deletion (replacement, NIP-09 or NIP-62 deletion,
+ * NIP-40 purge, delete_ids) goes through store_sqlite__delete_rowid, which
+ * reads the event back and removes its tag rows and the same text, in the
+ * same transaction. The text is read back from raw rather than kept twice:
+ * a contentless table stores only the index, and a delete needs the
+ * original text. Search queries drive from events_fts.
  * The indexes that queries seek on end in (created_at DESC, id), the order
  * results are returned in, so a single-valued seek reads rows already sorted
  * and stops at LIMIT. WAL with synchronous=FULL: COMMIT returns after the
@@ -46,6 +49,7 @@
  */
 #include "store/store_sqlite.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,8 +68,7 @@
 #include "store/store_sqlite_int.h"
 #include "validate/event.h"
 
-/* The expired rows a purge pass takes: ?1 is now, ?2 the most rows. The
- * two statements select the same rows, since the first deletes no event. */
+/* The expired rows a purge pass takes: ?1 is now, ?2 the most rows. */
 #define PURGE_ROWS                                                           \
     "SELECT rowid FROM events INDEXED BY events_expiration"                  \
     " WHERE expiration IS NOT NULL AND expiration <= ?1 ORDER BY expiration" \
@@ -82,17 +85,19 @@ static const char *const fixed_sql[ST_COUNT] = {
                      " WHERE pubkey = ?1 AND kind = ?2 AND d_tag = ?3",
     [ST_INSERT_EVENT] = "INSERT INTO events(id, pubkey, kind, created_at, d_tag, raw, expiration)"
                         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    [ST_INSERT_TAG] = "INSERT OR IGNORE INTO tags(ev, name, value, created_at)"
+    [ST_INSERT_TAG] = "INSERT OR IGNORE INTO tags(name, value, created_at, ev)"
                       " VALUES(?1, ?2, ?3, ?4)",
-    [ST_DELETE_TAGS] = "DELETE FROM tags WHERE ev = ?1",
+    [ST_DELETE_TAG] = "DELETE FROM tags WHERE name = ?1 AND value = ?2 AND created_at = ?3"
+                      " AND ev = ?4",
+    [ST_FTS_INSERT] = "INSERT INTO events_fts(rowid, content) VALUES(?1, ?2)",
+    [ST_FTS_DELETE] = "INSERT INTO events_fts(events_fts, rowid, content) VALUES('delete', ?1, ?2)",
     [ST_DELETE_EVENT] = "DELETE FROM events WHERE rowid = ?1",
     [ST_FIND_OWNED] = "SELECT rowid FROM events WHERE id = ?1 AND (?2 IS NULL OR pubkey = ?2)",
     [ST_RAW_BY_ROWID] = "SELECT raw FROM events WHERE rowid = ?1",
     [ST_USER_VERSION] = "PRAGMA user_version",
     /* AUTOINCREMENT keeps the largest rowid ever used here, deleted or not. */
     [ST_SNAPSHOT] = "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
-    [ST_PURGE_TAGS] = "DELETE FROM tags WHERE ev IN (" PURGE_ROWS ")",
-    [ST_PURGE_EVENTS] = "DELETE FROM events WHERE rowid IN (" PURGE_ROWS ")",
+    [ST_PURGE_FIND] = PURGE_ROWS,
     [ST_IS_DELETED_ID] = "SELECT 1 FROM deleted_ids WHERE id = ?1 AND pubkey = ?2",
     [ST_IS_DELETED_ADDR] = "SELECT 1 FROM deleted_addrs"
                            " WHERE pubkey = ?1 AND kind = ?2 AND d_tag = ?3 AND created_at >= ?4",
@@ -175,8 +180,7 @@ static int make_parent_dirs(const char *path)
     return rc;
 }
 
-/* Opens a connection with the settings every handle shares. */
-static int open_db(const struct store_sqlite *s, int flags, sqlite3 **out)
+int store_sqlite__open_db(const struct store_sqlite *s, int flags, sqlite3 **out)
 {
     sqlite3 *db = NULL;
     int src = sqlite3_open_v2(s->path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL);
@@ -287,6 +291,8 @@ static void sqlite_conn_close(struct store_conn *base)
     buf_fini(&c->sql);
     buf_fini(&c->value);
     buf_fini(&c->d_tag);
+    buf_fini(&c->text);
+    buf_fini(&c->raw);
     free(c->rowids);
     free(c->keys);
     free(c);
@@ -305,7 +311,9 @@ static int sqlite_conn_open(struct store *base, enum store_role role, struct sto
     buf_init(&c->sql);
     buf_init(&c->value);
     buf_init(&c->d_tag);
-    int rc = open_db(s, SQLITE_OPEN_READWRITE, &c->db);
+    buf_init(&c->text);
+    buf_init(&c->raw);
+    int rc = store_sqlite__open_db(s, SQLITE_OPEN_READWRITE, &c->db);
     if (rc < 0) {
         goto fail;
     }
@@ -313,6 +321,12 @@ static int sqlite_conn_open(struct store *base, enum store_role role, struct sto
         int src = sqlite3_exec(c->db, "PRAGMA query_only = 1", NULL, NULL, NULL);
         if (src != SQLITE_OK) {
             rc = store_sqlite__db_error(c, "query_only", src);
+            goto fail;
+        }
+    } else {
+        int src = store_sqlite__ckpt_writer((struct store_sqlite *)s, c->db);
+        if (src != SQLITE_OK) {
+            rc = store_sqlite__db_error(c, "wal_autocheckpoint", src);
             goto fail;
         }
     }
@@ -387,12 +401,98 @@ int store_sqlite__push_rowid(struct store_sqlite_conn *c, size_t *n, int64_t row
     return 0;
 }
 
+/* Adds (ST_INSERT_TAG) or removes (ST_DELETE_TAG) the tag rows of ev,
+ * stored at rowid: one per distinct single-letter tag name and second
+ * element (unescaped bytes). */
+static int index_tags(struct store_sqlite_conn *c, const struct event *ev, int64_t rowid, int which)
+{
+    struct event_tag_iter tags, fields;
+    struct json_str name, value;
+    sqlite3_stmt *st = c->st[which];
+    event_tags_begin(ev, &tags);
+    while (event_tags_next(&tags, &fields)) {
+        if (!event_tag_next_str(&fields, &name) || !event_tag_next_str(&fields, &value)) {
+            continue;
+        }
+        char letter = filter_tag_letter(&name);
+        if (letter == 0) {
+            continue;
+        }
+        const void *p;
+        size_t len;
+        int rc = str_bytes(&value, &c->value, &p, &len);
+        if (rc < 0) {
+            return rc;
+        }
+        sqlite3_bind_text(st, 1, &letter, 1, SQLITE_TRANSIENT);
+        store_sqlite__bind_blob(st, 2, p, len);
+        sqlite3_bind_int64(st, 3, ev->created_at);
+        sqlite3_bind_int64(st, 4, rowid);
+        rc = store_sqlite__run(c, st, which == ST_INSERT_TAG ? "insert tag" : "delete tag");
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* Adds (ST_FTS_INSERT) or removes (ST_FTS_DELETE) ev's content in the
+ * full-text index. Both use the same decoding, which a contentless FTS5
+ * table needs: a delete must give exactly the text that was inserted. An
+ * empty content is never indexed. */
+static int index_content(struct store_sqlite_conn *c, const struct event *ev, int64_t rowid,
+                         int which)
+{
+    if (ev->content.len == 0) {
+        return 0;
+    }
+    const void *p;
+    size_t len;
+    int rc = str_bytes(&ev->content, &c->text, &p, &len);
+    if (rc < 0) {
+        return rc;
+    }
+    sqlite3_stmt *st = c->st[which];
+    sqlite3_bind_int64(st, 1, rowid);
+    sqlite3_bind_text64(st, 2, p, len, SQLITE_STATIC, SQLITE_UTF8);
+    return store_sqlite__run(c, st, which == ST_FTS_INSERT ? "index content" : "unindex content");
+}
+
+/* Every deletion of an event comes here (replacement, NIP-09, NIP-62,
+ * NIP-40 purge, delete_ids): the event is read back and parsed, so its tag
+ * rows and full-text entry are removed by their keys. */
 int store_sqlite__delete_rowid(struct store_sqlite_conn *c, int64_t rowid)
 {
-    sqlite3_bind_int64(c->st[ST_DELETE_TAGS], 1, rowid);
-    sqlite3_bind_int64(c->st[ST_DELETE_EVENT], 1, rowid);
-    int rc = store_sqlite__run(c, c->st[ST_DELETE_TAGS], "delete tags");
+    sqlite3_stmt *st = c->st[ST_RAW_BY_ROWID];
+    sqlite3_bind_int64(st, 1, rowid);
+    int src = sqlite3_step(st);
+    int rc = 0;
+    buf_reset(&c->raw);
+    if (src == SQLITE_ROW) {
+        const void *raw = sqlite3_column_text(st, 0);
+        int len = sqlite3_column_bytes(st, 0);
+        rc = raw != NULL ? buf_append(&c->raw, raw, (size_t)len) : OST_ENOMEM;
+    }
+    sqlite3_reset(st);
+    if (src == SQLITE_DONE) {
+        return 0; /* already gone */
+    }
+    if (src != SQLITE_ROW) {
+        return store_sqlite__db_error(c, "read event", src);
+    }
+    struct event ev;
+    const char *reason;
+    const struct event_limits lim = { .max_tags = UINT32_MAX, .max_content_len = UINT32_MAX };
+    if (rc == 0 && event_parse(c->raw.data, c->raw.len, &lim, &ev, &reason) < 0) {
+        /* Only events that parsed were stored. */
+        log_error("sqlite %s: stored event at rowid %lld does not parse: %s", c->s->path,
+                  (long long)rowid, reason);
+        rc = OST_EIO;
+    }
+    rc = rc == 0 ? index_tags(c, &ev, rowid, ST_DELETE_TAG) : rc;
+    rc = rc == 0 ? index_content(c, &ev, rowid, ST_FTS_DELETE) : rc;
     if (rc == 0) {
+        sqlite3_bind_int64(c->st[ST_DELETE_EVENT], 1, rowid);
         rc = store_sqlite__run(c, c->st[ST_DELETE_EVENT], "delete event");
     }
     return rc;
@@ -436,40 +536,6 @@ static int replace_versions(struct store_sqlite_conn *c, const struct event *ev,
         rc = store_sqlite__delete_rowid(c, c->rowids[i]);
     }
     return rc;
-}
-
-/* Indexes the single-letter tags of the event stored at rowid: the second
- * element of each, as unescaped bytes, once per distinct value. */
-static int insert_tags(struct store_sqlite_conn *c, const struct event *ev, int64_t rowid)
-{
-    struct event_tag_iter tags, fields;
-    struct json_str name, value;
-    sqlite3_stmt *st = c->st[ST_INSERT_TAG];
-    event_tags_begin(ev, &tags);
-    while (event_tags_next(&tags, &fields)) {
-        if (!event_tag_next_str(&fields, &name) || !event_tag_next_str(&fields, &value)) {
-            continue;
-        }
-        char letter = filter_tag_letter(&name);
-        if (letter == 0) {
-            continue;
-        }
-        const void *p;
-        size_t len;
-        int rc = str_bytes(&value, &c->value, &p, &len);
-        if (rc < 0) {
-            return rc;
-        }
-        sqlite3_bind_int64(st, 1, rowid);
-        sqlite3_bind_text(st, 2, &letter, 1, SQLITE_TRANSIENT);
-        store_sqlite__bind_blob(st, 3, p, len);
-        sqlite3_bind_int64(st, 4, ev->created_at);
-        rc = store_sqlite__run(c, st, "insert tag");
-        if (rc < 0) {
-            return rc;
-        }
-    }
-    return 0;
 }
 
 /* Writes one event, with what it deletes (del, NULL for nothing), inside
@@ -528,9 +594,8 @@ static int write_one(struct store_sqlite_conn *c, const struct event *ev,
     }
     rc = store_sqlite__run(c, st, "insert event");
     int64_t rowid = sqlite3_last_insert_rowid(c->db);
-    if (rc == 0) {
-        rc = insert_tags(c, ev, rowid);
-    }
+    rc = rc == 0 ? index_tags(c, ev, rowid, ST_INSERT_TAG) : rc;
+    rc = rc == 0 ? index_content(c, ev, rowid, ST_FTS_INSERT) : rc;
     if (rc == 0 && del != NULL) {
         rc = store_sqlite__apply_deletion(c, ev, rowid, del);
     }
@@ -602,23 +667,26 @@ static int sqlite_purge_expired(struct store_conn *base, uint32_t max_n)
     if (max_n == 0) {
         return 0;
     }
-    int64_t now = store_sqlite__now(c);
-    sqlite3_stmt *tags = c->st[ST_PURGE_TAGS], *events = c->st[ST_PURGE_EVENTS];
-    int deleted = 0;
+    sqlite3_stmt *st = c->st[ST_PURGE_FIND];
+    size_t n = 0;
     int rc = store_sqlite__run(c, c->st[ST_BEGIN_WRITE], "begin");
     if (rc == 0) {
-        sqlite3_bind_int64(tags, 1, now);
-        sqlite3_bind_int64(tags, 2, max_n);
-        rc = store_sqlite__run(c, tags, "purge tags");
+        sqlite3_bind_int64(st, 1, store_sqlite__now(c));
+        sqlite3_bind_int64(st, 2, max_n);
+        int src;
+        while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
+            rc = store_sqlite__push_rowid(c, &n, sqlite3_column_int64(st, 0));
+        }
+        if (rc == 0 && src != SQLITE_DONE) {
+            rc = store_sqlite__db_error(c, "find expired", src);
+        }
+        sqlite3_reset(st);
     }
-    if (rc == 0) {
-        sqlite3_bind_int64(events, 1, now);
-        sqlite3_bind_int64(events, 2, max_n);
-        rc = store_sqlite__run(c, events, "purge events");
-        deleted = sqlite3_changes(c->db);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rc = store_sqlite__delete_rowid(c, c->rowids[i]);
     }
     rc = end_write(c, rc);
-    return rc < 0 ? rc : deleted;
+    return rc < 0 ? rc : (int)n;
 }
 
 /* Diagnostics */
@@ -639,6 +707,7 @@ int store_sqlite_schema_version(struct store_conn *base)
 static void sqlite_close(struct store *base)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
+    store_sqlite__ckpt_stop(s);
     free(s->path);
     free(s);
 }
@@ -687,12 +756,17 @@ int store_sqlite_open(const struct store_options *opt, struct store **out)
     sqlite3 *db = NULL;
     int rc = s->path != NULL ? make_parent_dirs(path) : OST_ENOMEM;
     if (rc == 0) {
-        rc = open_db(s, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &db);
+        rc = store_sqlite__open_db(s, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &db);
     }
     if (rc == 0) {
         rc = store_sqlite__init_schema(s, db);
     }
     sqlite3_close(db);
+    s->checkpoint_pages = opt->sqlite.checkpoint_pages != 0 ? opt->sqlite.checkpoint_pages
+                                                            : STORE_SQLITE_CHECKPOINT_PAGES;
+    if (rc == 0) {
+        rc = store_sqlite__ckpt_start(s);
+    }
     if (rc < 0) {
         sqlite_close(&s->base);
         return rc;

@@ -10,20 +10,31 @@
 #ifndef OSTRICH_STORE_STORE_SQLITE_H
 #define OSTRICH_STORE_STORE_SQLITE_H
 
+#include <stdint.h>
+
 struct buf;
 struct filter;
 struct store;
 struct store_conn;
 struct store_options;
 
+/* The write-ahead log size, in pages, at which the checkpointer thread
+ * copies it into the database (store_options.sqlite.checkpoint_pages 0):
+ * 64 MiB of 4 KiB pages. */
+#define STORE_SQLITE_CHECKPOINT_PAGES 16384
+
 /* The schema this code writes, kept in PRAGMA user_version. */
-#define STORE_SQLITE_SCHEMA_VERSION 4
+#define STORE_SQLITE_SCHEMA_VERSION 5
 
 /* Opens (creating when missing) the database at opt->sqlite.path, creating
  * its parent directory, and brings the schema to
  * STORE_SQLITE_SCHEMA_VERSION. opt is borrowed. Returns as store_open. Call
  * it through store_open. */
 int store_sqlite_open(const struct store_options *opt, struct store **out);
+
+/* How many checkpoints the checkpointer thread of s has completed (for
+ * tests and diagnostics). s must be of this backend. */
+uint64_t store_sqlite_checkpoints(const struct store *s);
 
 /* The schema version recorded in the database c is connected to (>= 0), or
  * a negative code. c must be a handle of this backend. */

@@ -8,12 +8,17 @@
 #ifndef OSTRICH_STORE_STORE_SQLITE_INT_H
 #define OSTRICH_STORE_STORE_SQLITE_INT_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <pthread.h>
 
 #include <sqlite3.h>
 
 #include "common/buf.h"
+#include "common/queue.h"
 #include "store/store.h"
 
 /* Prepared query shapes kept per handle; the least recently used goes. */
@@ -31,14 +36,15 @@ enum {
     ST_FIND_ADDR,
     ST_INSERT_EVENT,
     ST_INSERT_TAG,
-    ST_DELETE_TAGS,
+    ST_DELETE_TAG,
+    ST_FTS_INSERT,
+    ST_FTS_DELETE,
     ST_DELETE_EVENT,
     ST_FIND_OWNED,
     ST_RAW_BY_ROWID,
     ST_USER_VERSION,
     ST_SNAPSHOT,
-    ST_PURGE_TAGS,
-    ST_PURGE_EVENTS,
+    ST_PURGE_FIND,
     /* NIP-09 and NIP-62 (store_sqlite_delete.c) */
     ST_IS_DELETED_ID,
     ST_IS_DELETED_ADDR,
@@ -60,6 +66,13 @@ struct store_sqlite {
     int busy_timeout_ms;
     store_clock_fn clock; /* never NULL */
     void *clock_ud;
+    /* The checkpointer (store_sqlite_ckpt.c): its thread and inbox, the
+     * log size that asks for a checkpoint, and how many it has run. */
+    uint32_t checkpoint_pages;
+    struct queue ckpt_q;
+    pthread_t ckpt_thread;
+    bool has_ckpt;
+    atomic_uint_fast64_t n_checkpoints;
 };
 
 struct store_sqlite_stmt {
@@ -87,6 +100,8 @@ struct store_sqlite_conn {
     struct buf sql;   /* scratch: query text being built */
     struct buf value; /* scratch: one unescaped tag value */
     struct buf d_tag; /* scratch: the d tag of the event being written */
+    struct buf text;  /* scratch: decoded content for the full-text index */
+    struct buf raw;   /* scratch: a stored event read back to delete it */
     int64_t *rowids;  /* scratch: versions of a replaceable event */
     size_t rowids_cap;
     struct store_sqlite_key *keys; /* scratch: rows of a multi-filter query */
@@ -103,6 +118,17 @@ static inline int64_t store_sqlite__now(const struct store_sqlite_conn *c)
 {
     return c->s->clock(c->s->clock_ud);
 }
+
+/* Opens a connection with the settings every handle shares. Returns 0 or
+ * a code after logging. */
+int store_sqlite__open_db(const struct store_sqlite *s, int flags, sqlite3 **out);
+
+/* The checkpointer: started by store_sqlite_open and stopped by the
+ * store's close; store_sqlite__ckpt_writer hands the writer handle's
+ * checkpoints to it. Return 0 or a code. */
+int store_sqlite__ckpt_start(struct store_sqlite *s);
+void store_sqlite__ckpt_stop(struct store_sqlite *s);
+int store_sqlite__ckpt_writer(struct store_sqlite *s, sqlite3 *db);
 
 /* SQLite result codes to ours. */
 int store_sqlite__map_rc(int src);

@@ -200,7 +200,7 @@ enum driver {
     DRV_IDS,
     DRV_AUTHORS_KINDS,
     DRV_AUTHORS,
-    DRV_TAG_SEEK, /* one tag value: walk tags_value in time order */
+    DRV_TAG_SEEK, /* one tag value: walk the tags key in time order */
     DRV_TAG_SET,  /* several values: the set of matching rowids */
     DRV_KINDS,
     DRV_TIME,
@@ -244,8 +244,7 @@ static void sb_from(struct sqlb *b, const struct filter *f, enum driver drv, enu
         [DRV_IDS] = " FROM events INDEXED BY events_id",
         [DRV_AUTHORS_KINDS] = " FROM events INDEXED BY events_pubkey_kind",
         [DRV_AUTHORS] = " FROM events INDEXED BY events_pubkey",
-        [DRV_TAG_SEEK] = " FROM tags INDEXED BY tags_value CROSS JOIN events"
-                         " ON events.rowid = tags.ev",
+        [DRV_TAG_SEEK] = " FROM tags CROSS JOIN events ON events.rowid = tags.ev",
         [DRV_TAG_SET] = " FROM events NOT INDEXED",
         [DRV_KINDS] = " FROM events INDEXED BY events_kind",
         [DRV_TIME] = " FROM events INDEXED BY events_created",
@@ -270,7 +269,7 @@ static void sb_from(struct sqlb *b, const struct filter *f, enum driver drv, enu
         sb_blob(b, tc->values[0], tc->value_lens[0]);
     } else if (drv == DRV_TAG_SET) {
         sb_and(b);
-        sb_sql(b, "events.rowid IN (SELECT ev FROM tags INDEXED BY tags_value WHERE name = ");
+        sb_sql(b, "events.rowid IN (SELECT ev FROM tags WHERE name = ");
         sb_letter(b, &tc->letter);
         sb_sql(b, " AND ");
         sb_in_values(b, "value", tc);
@@ -331,12 +330,12 @@ static void sb_filter(struct sqlb *b, const struct filter *f, enum select_mode m
             continue;
         }
         sb_and(b);
-        sb_sql(b, "EXISTS (SELECT 1 FROM tags AS c INDEXED BY tags_ev"
-                  " WHERE c.ev = events.rowid AND c.name = ");
+        /* Every column of the tag key is known: one seek per value. */
+        sb_sql(b, "EXISTS (SELECT 1 FROM tags AS c WHERE c.name = ");
         sb_letter(b, &conds[i].letter);
         sb_sql(b, " AND ");
         sb_in_values(b, "c.value", &conds[i]);
-        sb_sql(b, ")");
+        sb_sql(b, " AND c.created_at = events.created_at AND c.ev = events.rowid)");
     }
     if (mode != SEL_ROWID) {
         sb_sql(b, drv == DRV_SEARCH ? " ORDER BY events_fts.rank, events.created_at DESC, events.id"

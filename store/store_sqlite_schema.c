@@ -79,6 +79,27 @@ static const char *const schema_v4[] = {
     "PRAGMA user_version = 4",
 };
 
+/* Version 4 to 5: writes that cost less. The tag rows move into one
+ * b-tree keyed (name, value, created_at, ev), which serves both the seek by
+ * value in time order and the check of one event's tag (every column of
+ * the key is known then); version 4 kept a rowid table and two indexes.
+ * The full-text index is kept in step by the store itself instead of by
+ * triggers that parse the event's JSON again: the store inserts and
+ * deletes the decoded content it already has (store_sqlite.c), and since
+ * every deletion of an event now goes through one function that reads the
+ * event's tags and content back, nothing is left behind. */
+static const char *const schema_v5[] = {
+    "CREATE TABLE tags_v5(name TEXT NOT NULL, value BLOB NOT NULL, created_at INTEGER NOT NULL,"
+    " ev INTEGER NOT NULL, PRIMARY KEY(name, value, created_at DESC, ev)) WITHOUT ROWID",
+    "INSERT OR IGNORE INTO tags_v5(name, value, created_at, ev)"
+    " SELECT name, value, created_at, ev FROM tags",
+    "DROP TABLE tags",
+    "ALTER TABLE tags_v5 RENAME TO tags",
+    "DROP TRIGGER events_fts_insert",
+    "DROP TRIGGER events_fts_delete",
+    "PRAGMA user_version = 5",
+};
+
 /* Runs the statements of one schema step. */
 static int run_steps(sqlite3 *db, const char *const *steps, size_t n, const char **what)
 {
@@ -133,6 +154,12 @@ int store_sqlite__init_schema(const struct store_sqlite *s, sqlite3 *db)
             log_info("sqlite %s: upgrading the schema from version 3 to 4", s->path);
         }
         src = run_steps(db, schema_v4, sizeof(schema_v4) / sizeof(*schema_v4), &what);
+    }
+    if (version >= 0 && version <= 4 && src == SQLITE_OK) {
+        if (version >= 1) {
+            log_info("sqlite %s: upgrading the schema from version 4 to 5", s->path);
+        }
+        src = run_steps(db, schema_v5, sizeof(schema_v5) / sizeof(*schema_v5), &what);
     }
     if (src == SQLITE_OK) {
         what = "commit";

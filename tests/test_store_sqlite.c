@@ -89,7 +89,7 @@ static int64_t rows(const char *path, const char *table)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
-    char sql[64];
+    char sql[160];
     int64_t n = -1;
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
     if (sqlite3_open(path, &db) == SQLITE_OK &&
@@ -144,6 +144,33 @@ static void test_open(void)
     CHECK_INT_EQ(store_open(&opt, &s), OST_EIO);
 }
 
+/* The checkpointer thread copies the log into the database once it holds
+ * checkpoint_pages pages, while the writer goes on; nothing is lost. */
+static void test_checkpointer(void)
+{
+    struct store_fx fx;
+    CHECK_OK(store_fx_init(&fx, "store", false, 0));
+    store_fx_close(&fx);
+    struct store_options opt = { .backend = STORE_BACKEND_SQLITE };
+    opt.sqlite.path = fx.path;
+    opt.sqlite.checkpoint_pages = 8;
+    CHECK_OK(store_open(&opt, &fx.s));
+    CHECK_OK(store_conn_open(fx.s, STORE_ROLE_WRITER, &fx.w));
+    CHECK_OK(store_conn_open(fx.s, STORE_ROLE_READER, &fx.r));
+    CHECK_INT_EQ(store_sqlite_checkpoints(fx.s), 0);
+    for (unsigned i = 1; i <= 200; i++) {
+        CHECK_INT_EQ(put(&fx, i, PK_A, 1, T + i, "[[\"t\",\"checkpoint\"]]"), STORE_STORED);
+    }
+    for (int waited = 0; store_sqlite_checkpoints(fx.s) == 0 && waited < 10000; waited += 10) {
+        usleep(10000);
+    }
+    CHECK(store_sqlite_checkpoints(fx.s) >= 1);
+    uint64_t n = 0;
+    CHECK_OK(store_contract_count(fx.r, "{\"#t\":[\"checkpoint\"]}", &n));
+    CHECK_INT_EQ(n, 200);
+    store_fx_fini(&fx);
+}
+
 /* Snapshot number of a query on c. */
 static int snapshot(struct store_conn *c, uint64_t *seq)
 {
@@ -190,13 +217,16 @@ static void test_newer_schema_refused(void)
     struct store_fx fx;
     CHECK_OK(store_fx_init(&fx, "store", true, 0));
     store_fx_close(&fx);
-    CHECK_INT_EQ(exec_sql(fx.path, "PRAGMA user_version = 5"), SQLITE_OK);
+    char sql[64];
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", STORE_SQLITE_SCHEMA_VERSION + 1);
+    CHECK_INT_EQ(exec_sql(fx.path, sql), SQLITE_OK);
     struct store_options opt = { .backend = STORE_BACKEND_SQLITE };
     opt.sqlite.path = fx.path;
     CHECK_INT_EQ(store_open(&opt, &fx.s), OST_EINVAL);
     CHECK(fx.s == NULL);
     /* The version this code writes is accepted. */
-    CHECK_INT_EQ(exec_sql(fx.path, "PRAGMA user_version = 4"), SQLITE_OK);
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", STORE_SQLITE_SCHEMA_VERSION);
+    CHECK_INT_EQ(exec_sql(fx.path, sql), SQLITE_OK);
     CHECK_OK(store_fx_open(&fx));
     store_fx_fini(&fx);
 }
@@ -221,12 +251,11 @@ static void test_query_plans(void)
           true },
         { "{\"kinds\":[1]}", "SEARCH events USING INDEX events_kind (kind=?)", true },
         { "{\"kinds\":[1,7,30023]}", "SEARCH events USING INDEX events_kind (kind=?)", false },
-        { "{\"#e\":[\"" H1 "\"]}",
-          "SEARCH tags USING COVERING INDEX tags_value (name=? AND value=?)", false },
+        { "{\"#e\":[\"" H1 "\"]}", "SEARCH tags USING PRIMARY KEY (name=? AND value=?)", false },
         { "{\"#p\":[\"" H1 "\",\"" H2 "\"],\"kinds\":[1]}",
-          "SEARCH tags USING COVERING INDEX tags_value (name=? AND value=?)", false },
+          "SEARCH tags USING PRIMARY KEY (name=? AND value=?)", false },
         { "{\"#t\":[\"nostr\"],\"#p\":[\"" H1 "\"],\"until\":9}",
-          "SEARCH c USING COVERING INDEX tags_ev (ev=? AND name=? AND value=?)", false },
+          "SEARCH c USING PRIMARY KEY (name=? AND value=? AND created_at=? AND ev=?)", false },
         { "{\"since\":10,\"until\":20,\"limit\":5}",
           "SEARCH events USING INDEX events_created (created_at>? AND created_at<?)", true },
         { "{\"until\":20,\"limit\":5}", "SEARCH events USING INDEX events_created (created_at<?)",
@@ -379,16 +408,19 @@ static void test_purge_rows(void)
 }
 
 /* The statements of a purge pass (as in store_sqlite.c) find their rows
- * through the partial index and tags_ev: no scan. */
+ * through the partial index, and delete each tag row by its key: no scan. */
 static void test_purge_plan(void)
 {
-    static const char *const sql[] = {
-        "EXPLAIN QUERY PLAN DELETE FROM events WHERE rowid IN (SELECT rowid FROM events INDEXED BY"
-        " events_expiration WHERE expiration IS NOT NULL AND expiration <= 5 ORDER BY expiration"
-        " LIMIT 10)",
-        "EXPLAIN QUERY PLAN DELETE FROM tags WHERE ev IN (SELECT rowid FROM events INDEXED BY"
-        " events_expiration WHERE expiration IS NOT NULL AND expiration <= 5 ORDER BY expiration"
-        " LIMIT 10)",
+    static const struct {
+        const char *sql;
+        const char *want;
+    } sql[] = {
+        { "EXPLAIN QUERY PLAN SELECT rowid FROM events INDEXED BY events_expiration"
+          " WHERE expiration IS NOT NULL AND expiration <= 5 ORDER BY expiration LIMIT 10",
+          "INDEX events_expiration (expiration>? AND expiration<?)" },
+        { "EXPLAIN QUERY PLAN DELETE FROM tags WHERE name = 't' AND value = x'00'"
+          " AND created_at = 5 AND ev = 1",
+          "SEARCH tags USING PRIMARY KEY (name=? AND value=? AND created_at=? AND ev=?)" },
     };
     struct store_fx fx;
     sqlite3 *db = NULL;
@@ -399,17 +431,17 @@ static void test_purge_plan(void)
     CHECK_INT_EQ(sqlite3_open(fx.path, &db), SQLITE_OK);
     for (size_t i = 0; i < 2; i++) {
         buf_reset(&plan);
-        CHECK_INT_EQ(sqlite3_prepare_v2(db, sql[i], -1, &st, NULL), SQLITE_OK);
+        CHECK_INT_EQ(sqlite3_prepare_v2(db, sql[i].sql, -1, &st, NULL), SQLITE_OK);
         while (sqlite3_step(st) == SQLITE_ROW) {
             buf_printf(&plan, "%s\n", (const char *)sqlite3_column_text(st, 3));
         }
         sqlite3_finalize(st);
         const char *text = buf_cstr(&plan);
         CHECK(text != NULL);
-        if (strstr(text, "SCAN") != NULL || strstr(text, "events_expiration (") == NULL) {
-            fprintf(stderr, "  %s\n%s", sql[i], text);
+        if (strstr(text, "SCAN") != NULL || strstr(text, sql[i].want) == NULL) {
+            fprintf(stderr, "  %s\n%s", sql[i].sql, text);
         }
-        CHECK(strstr(text, "INDEX events_expiration (expiration>? AND expiration<?)") != NULL);
+        CHECK(strstr(text, sql[i].want) != NULL);
         CHECK(strstr(text, "SCAN") == NULL);
     }
     sqlite3_close(db);
@@ -508,9 +540,28 @@ static void test_search_plan(void)
 
 /* ---- schema upgrades ---- */
 
-#define DOWN_TO_V3                                                                           \
-    "DROP TRIGGER events_fts_insert; DROP TRIGGER events_fts_delete; DROP TABLE events_fts;" \
-    " PRAGMA user_version = 3;"
+/* Version 4 as it was: a rowid tags table with two indexes, and triggers
+ * that kept the full-text index. */
+#define DOWN_TO_V4                                                                               \
+    "CREATE TABLE tags_v4(ev INTEGER NOT NULL, name TEXT NOT NULL, value BLOB NOT NULL,"         \
+    " created_at INTEGER NOT NULL);"                                                             \
+    " INSERT INTO tags_v4(ev, name, value, created_at) SELECT ev, name, value, created_at FROM " \
+    "tags;"                                                                                      \
+    " DROP TABLE tags; ALTER TABLE tags_v4 RENAME TO tags;"                                      \
+    " CREATE INDEX tags_value ON tags(name, value, created_at DESC, ev);"                        \
+    " CREATE UNIQUE INDEX tags_ev ON tags(ev, name, value);"                                     \
+    " CREATE TRIGGER events_fts_insert AFTER INSERT ON events BEGIN"                             \
+    " INSERT INTO events_fts(rowid, content) VALUES(new.rowid, json_extract(new.raw, "           \
+    "'$.content'));"                                                                             \
+    " END;"                                                                                      \
+    " CREATE TRIGGER events_fts_delete AFTER DELETE ON events BEGIN"                             \
+    " INSERT INTO events_fts(events_fts, rowid, content)"                                        \
+    " VALUES('delete', old.rowid, json_extract(old.raw, '$.content'));"                          \
+    " END;"                                                                                      \
+    " PRAGMA user_version = 4;"
+#define DOWN_TO_V3                                                                \
+    DOWN_TO_V4 " DROP TRIGGER events_fts_insert; DROP TRIGGER events_fts_delete;" \
+               " DROP TABLE events_fts; PRAGMA user_version = 3;"
 #define DOWN_TO_V2                                                                       \
     DOWN_TO_V3 " DROP TABLE deleted_ids; DROP TABLE deleted_addrs; DROP TABLE vanished;" \
                " PRAGMA user_version = 2;"
@@ -653,6 +704,18 @@ static void check_upgrade_search(const char *downgrade)
     CHECK_OK(store_fx_open(&fx));
     CHECK_INT_EQ(store_sqlite_schema_version(fx.r), STORE_SQLITE_SCHEMA_VERSION);
     CHECK_IDS(fx.r, "{\"search\":\"nostr\",\"kinds\":[1]}", "2 8 5", 1);
+    /* Entries indexed from the JSON by the upgrade are deleted by the
+     * store's own decoding of the same content without a trace. */
+    for (unsigned i = 2; i <= 7; i++) {
+        id[31] = (uint8_t)i;
+        CHECK_INT_EQ(store_delete_ids(fx.w, (const uint8_t(*)[32])id, 1, NULL), 1);
+    }
+    CHECK_INT_EQ(exec_sql(fx.path, "INSERT INTO events_fts(events_fts, rank)"
+                                   " VALUES('integrity-check', 1)"),
+                 SQLITE_OK);
+    /* Only event 8 is left with the word. */
+    CHECK_INT_EQ(rows(fx.path, "events_fts WHERE events_fts MATCH 'nostr'"), 1);
+    CHECK_INT_EQ(rows(fx.path, "events_fts WHERE events_fts MATCH 'cafe'"), 0);
     store_fx_fini(&fx);
 }
 
@@ -666,7 +729,41 @@ static void test_migration_v1_to_v4(void)
     check_upgrade_search(DOWN_TO_V1);
 }
 
+/* Version 4 to 5: the tag rows and the full-text entries written by
+ * version 4 (through its triggers) are found, and deleted with their
+ * events, by version 5. */
+static void test_migration_v4_to_v5(void)
+{
+    struct store_fx fx;
+    CHECK_OK(store_fx_init(&fx, "store", false, T));
+    put_corpus(&fx);
+    CHECK_INT_EQ(put_exp(&fx, 20, PK_A, 0, T - 5, "[[\"t\",\"profile\"]]", "nostr profile", 0),
+                 STORE_STORED);
+    int64_t n_tags = rows(fx.path, "tags");
+    store_fx_close(&fx);
+    CHECK_INT_EQ(exec_sql(fx.path, DOWN_TO_V4), SQLITE_OK);
+
+    CHECK_OK(store_fx_open(&fx));
+    CHECK_INT_EQ(store_sqlite_schema_version(fx.w), STORE_SQLITE_SCHEMA_VERSION);
+    CHECK_INT_EQ(rows(fx.path, "tags"), n_tags);
+    CHECK_IDS(fx.r, "{\"search\":\"profile\"}", "20", 1);
+    CHECK_IDS(fx.r, "{\"search\":\"cafe quoted\"}", "5", 1);
+    CHECK_IDS(fx.r, "{\"#t\":[\"profile\"]}", "20", 1);
+    /* A newer profile replaces it: its tag row and index entry go too. */
+    CHECK_INT_EQ(put_exp(&fx, 21, PK_A, 0, T - 4, "[]", "plain", 0), STORE_STORED);
+    CHECK_IDS(fx.r, "{\"#t\":[\"profile\"]}", "", 1);
+    CHECK_IDS(fx.r, "{\"search\":\"profile\"}", "", 1);
+    CHECK_INT_EQ(rows(fx.path, "events_fts WHERE events_fts MATCH 'profile'"), 0);
+    CHECK_INT_EQ(rows(fx.path, "events_fts WHERE events_fts MATCH 'plain'"), 1);
+    CHECK_INT_EQ(rows(fx.path, "tags"), n_tags - 1);
+    CHECK_INT_EQ(exec_sql(fx.path, "INSERT INTO events_fts(events_fts, rank)"
+                                   " VALUES('integrity-check', 1)"),
+                 SQLITE_OK);
+    store_fx_fini(&fx);
+}
+
 CHECK_MAIN({ "open", test_open }, { "restart", test_restart },
+           { "checkpointer", test_checkpointer },
            { "newer_schema_refused", test_newer_schema_refused },
            { "query_plans", test_query_plans }, { "random_plans", test_random_plans },
            { "reasons", test_reasons }, { "purge_rows", test_purge_rows },
@@ -676,4 +773,5 @@ CHECK_MAIN({ "open", test_open }, { "restart", test_restart },
            { "migration_v2_to_v3", test_migration_v2_to_v3 },
            { "migration_v1_to_v3", test_migration_v1_to_v3 },
            { "migration_v3_to_v4", test_migration_v3_to_v4 },
-           { "migration_v1_to_v4", test_migration_v1_to_v4 })
+           { "migration_v1_to_v4", test_migration_v1_to_v4 },
+           { "migration_v4_to_v5", test_migration_v4_to_v5 })
