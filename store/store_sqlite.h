@@ -20,8 +20,13 @@ struct store_options;
 
 /* The write-ahead log size, in pages, at which the checkpointer thread
  * copies it into the database (store_options.sqlite.checkpoint_pages 0):
- * 64 MiB of 4 KiB pages. */
-#define STORE_SQLITE_CHECKPOINT_PAGES 16384
+ * 16 MiB of 4 KiB pages: readers look pages up in the log, so it is kept
+ * short. */
+#define STORE_SQLITE_CHECKPOINT_PAGES 4096
+
+/* How long the log may wait, with no write, before the checkpointer
+ * copies what is left in it (milliseconds). */
+#define STORE_SQLITE_CKPT_IDLE_MS 500
 
 /* The schema this code writes, kept in PRAGMA user_version. */
 #define STORE_SQLITE_SCHEMA_VERSION 5

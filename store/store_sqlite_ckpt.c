@@ -40,6 +40,7 @@
 static int on_wal(void *ud, sqlite3 *db, const char *name, int n_pages)
 {
     struct store_sqlite *s = ud;
+    atomic_store_explicit(&s->wal_pages, (uint32_t)n_pages, memory_order_relaxed);
     if ((uint32_t)n_pages >= s->checkpoint_pages) {
         int n_log = 0, n_done = 0;
         if (sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, &n_log, &n_done) ==
@@ -65,7 +66,15 @@ static void *ckpt_main(void *arg)
     struct store_sqlite *s = arg;
     sqlite3 *db = NULL;
     int msg;
-    while (queue_pop_batch(&s->ckpt_q, &msg, 1, -1) > 0) {
+    int n;
+    /* A request, or a quiet spell with frames still in the log: a log
+     * copied whole lets readers skip it and read the database file, which
+     * is mapped in memory, instead of the log's pages through pread. */
+    while ((n = queue_pop_batch(&s->ckpt_q, &msg, 1, STORE_SQLITE_CKPT_IDLE_MS)) >= 0) {
+        uint32_t pages = atomic_load_explicit(&s->wal_pages, memory_order_relaxed);
+        if (n == 0 && pages == 0) {
+            continue; /* quiet, and nothing left to copy */
+        }
         if (db == NULL && store_sqlite__open_db(s, SQLITE_OPEN_READWRITE, &db) < 0) {
             continue; /* logged; the next request tries again */
         }
@@ -73,6 +82,10 @@ static void *ckpt_main(void *arg)
         int src = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &n_log, &n_done);
         if (src == SQLITE_OK) {
             atomic_fetch_add_explicit(&s->n_checkpoints, 1, memory_order_relaxed);
+            if (n_done == n_log) {
+                /* Done, unless a commit landed meanwhile (it set a new count). */
+                atomic_compare_exchange_strong(&s->wal_pages, &pages, 0);
+            }
         } else if (src != SQLITE_BUSY) {
             log_warn("sqlite %s: checkpoint: %s", s->path, sqlite3_errmsg(db));
         }

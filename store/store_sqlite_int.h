@@ -73,6 +73,7 @@ struct store_sqlite {
     pthread_t ckpt_thread;
     bool has_ckpt;
     atomic_uint_fast64_t n_checkpoints;
+    atomic_uint wal_pages; /* the log's size at the last commit; 0 once copied whole */
 };
 
 struct store_sqlite_stmt {

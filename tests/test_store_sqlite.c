@@ -171,6 +171,30 @@ static void test_checkpointer(void)
     store_fx_fini(&fx);
 }
 
+/* A log that stays below every threshold is still copied once writes
+ * stop for a moment, so readers can go back to the mapped database file. */
+static void test_checkpoint_when_quiet(void)
+{
+    struct store_fx fx;
+    CHECK_OK(store_fx_init(&fx, "store", false, 0));
+    store_fx_close(&fx);
+    struct store_options opt = { .backend = STORE_BACKEND_SQLITE };
+    opt.sqlite.path = fx.path;
+    opt.sqlite.checkpoint_pages = 1000000;
+    CHECK_OK(store_open(&opt, &fx.s));
+    CHECK_OK(store_conn_open(fx.s, STORE_ROLE_WRITER, &fx.w));
+    CHECK_OK(store_conn_open(fx.s, STORE_ROLE_READER, &fx.r));
+    CHECK_INT_EQ(put(&fx, 1, PK_A, 1, T, "[]"), STORE_STORED);
+    for (int waited = 0; store_sqlite_checkpoints(fx.s) == 0 && waited < 10000; waited += 10) {
+        usleep(10000);
+    }
+    CHECK_INT_EQ(store_sqlite_checkpoints(fx.s), 1);
+    /* Nothing new: no more checkpoints. */
+    usleep(3 * STORE_SQLITE_CKPT_IDLE_MS * 1000);
+    CHECK_INT_EQ(store_sqlite_checkpoints(fx.s), 1);
+    store_fx_fini(&fx);
+}
+
 /* Snapshot number of a query on c. */
 static int snapshot(struct store_conn *c, uint64_t *seq)
 {
@@ -764,6 +788,7 @@ static void test_migration_v4_to_v5(void)
 
 CHECK_MAIN({ "open", test_open }, { "restart", test_restart },
            { "checkpointer", test_checkpointer },
+           { "checkpoint_when_quiet", test_checkpoint_when_quiet },
            { "newer_schema_refused", test_newer_schema_refused },
            { "query_plans", test_query_plans }, { "random_plans", test_random_plans },
            { "reasons", test_reasons }, { "purge_rows", test_purge_rows },
