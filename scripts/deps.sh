@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages Ostrich needs to build, run and test.
-# Idempotent and quiet when everything is already there.
+# Installs the Debian 12 packages Ostrich needs to build and run it, and
+# with "test" as argument also what the test suite needs. Idempotent and
+# quiet when everything is already there.
+#   scripts/deps.sh        build and run (make build, make run, make bench)
+#   scripts/deps.sh test   and test (make test)
 set -euo pipefail
 
 packages=(
     build-essential cmake pkg-config
     libsecp256k1-dev libwebsockets-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
-    openssl clang-format
-    prometheus # promtool, which the interop tests check GET /metrics with
-    systemd    # systemd-analyze, which the systemd_unit test checks the unit with
+    openssl
 )
-# The interop tests run under Node.js; any Node 18+ on PATH will do.
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-    packages+=(nodejs npm)
+if [ "${1:-}" = test ]; then
+    # Test-only tools, kept out of `make run`: the prometheus package also
+    # installs (and on a systemd machine starts) a Prometheus server.
+    packages+=(
+        clang-format
+        prometheus # promtool, which the interop tests check GET /metrics with
+        systemd    # systemd-analyze, which the systemd_unit test checks the unit with
+    )
+    # The interop tests run under Node.js; any Node 18+ on PATH will do.
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        packages+=(nodejs npm)
+    fi
 fi
 
 missing=()

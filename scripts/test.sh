@@ -9,7 +9,7 @@ jobs=$(nproc)
 step() { printf '\n== %s\n' "$*"; }
 
 step "dependencies"
-scripts/deps.sh
+scripts/deps.sh test
 
 step "interop test dependencies (npm ci)"
 (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
