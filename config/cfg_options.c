@@ -201,7 +201,7 @@ const struct cfg_option cfg__options[] = {
     OPT_INT(limits.max_search_bytes, 256, 1, 1024,
             "NIP-50: longest \"search\" query in a filter, in bytes"),
 
-    OPT_INT(rate_limit.max_connections, 10000, 0, 10000000,
+    OPT_INT(rate_limit.max_connections, 100000, 0, 10000000,
             "open connections in total; 0: no limit"),
     OPT_INT(rate_limit.max_connections_per_ip, 200, 0, 10000000,
             "open connections from one address; 0: no limit"),
