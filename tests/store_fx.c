@@ -7,6 +7,8 @@
 
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "common/err.h"
 #include "store/store.h"
 #include "store/store_os.h"
@@ -175,4 +177,20 @@ void store_fx_drop_leftovers(void)
             store_close(fx.s);
         }
     }
+}
+
+int64_t store_fx_sqlite_rows(const char *path, const char *table)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    char sql[160];
+    int64_t n = -1;
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+    if (sqlite3_open(path, &db) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+        n = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
 }

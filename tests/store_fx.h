@@ -70,4 +70,9 @@ void store_fx_fini(struct store_fx *fx);
  * leaves nothing behind on the cluster. Call once, at the end. */
 void store_fx_drop_leftovers(void);
 
+/* The number of rows of table (or of "table WHERE ..."; at most 140
+ * characters) in the SQLite database at path, read on a connection of its
+ * own, or -1. For tests that look under the store interface. */
+int64_t store_fx_sqlite_rows(const char *path, const char *table);
+
 #endif

@@ -16,8 +16,6 @@
 
 #include <unistd.h>
 
-#include <sqlite3.h>
-
 #include "check.h"
 #include "common/buf.h"
 #include "common/err.h"
@@ -189,23 +187,6 @@ static void test_reasons(void)
 
 /* ---- the storage thread ---- */
 
-/* The number of rows of the events and tags tables, expired or not. */
-static int64_t rows(const char *path, const char *table)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    char sql[64];
-    int64_t n = -1;
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
-    if (sqlite3_open(path, &db) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
-        n = sqlite3_column_int64(st, 0);
-    }
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return n;
-}
-
 static void on_done(void *ud, struct batcher_req *req, const struct store_result *res)
 {
     (void)res;
@@ -249,7 +230,7 @@ static void test_batcher_purges(void)
     }
     /* All five stored; nothing expired yet, so passes delete nothing. */
     CHECK(wait_stats(b, 5, 0));
-    CHECK_INT_EQ(rows(fx.path, "events"), 5);
+    CHECK_INT_EQ(store_fx_sqlite_rows(fx.path, "events"), 5);
     /* Five expire: passes of two run back to back until all are gone. */
     atomic_store(&fx.now, NOW + 100);
     CHECK(wait_stats(b, 5, 5));
@@ -258,7 +239,7 @@ static void test_batcher_purges(void)
     CHECK(st.purge_passes >= 3);
     batcher_free(b);
     CHECK_INT_EQ(atomic_load(&n_done), 5);
-    CHECK_INT_EQ(rows(fx.path, "events"), 0);
+    CHECK_INT_EQ(store_fx_sqlite_rows(fx.path, "events"), 0);
     store_fx_fini(&fx);
 }
 

@@ -84,23 +84,6 @@ static bool has(struct store_fx *fx, unsigned n)
     return is_there;
 }
 
-/* The number of rows of a table, or -1. */
-static int64_t rows(const char *path, const char *table)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    char sql[160];
-    int64_t n = -1;
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
-    if (sqlite3_open(path, &db) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
-        n = sqlite3_column_int64(st, 0);
-    }
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return n;
-}
-
 static int exec_sql(const char *path, const char *sql)
 {
     sqlite3 *db = NULL;
@@ -411,23 +394,23 @@ static void test_purge_rows(void)
             put_exp(&fx, i + 1, PK_A, 1, T - 100 + i, "[[\"t\",\"x\"]]", "", i < 2 ? 0 : T + i - 1),
             STORE_STORED);
     }
-    CHECK_INT_EQ(rows(fx.path, "tags"), 8);
+    CHECK_INT_EQ(store_fx_sqlite_rows(fx.path, "tags"), 8);
     /* Hidden, but still stored until purged. */
     atomic_store(&fx.now, T + 3);
     uint64_t n = 0;
     CHECK_OK(store_contract_count(fx.r, "{}", &n));
     CHECK_INT_EQ(n, 5);
-    CHECK_INT_EQ(rows(fx.path, "events"), 8);
+    CHECK_INT_EQ(store_fx_sqlite_rows(fx.path, "events"), 8);
     CHECK_INT_EQ(store_purge_expired(fx.w, 2), 2);
-    CHECK_INT_EQ(rows(fx.path, "events"), 6);
+    CHECK_INT_EQ(store_fx_sqlite_rows(fx.path, "events"), 6);
     CHECK_INT_EQ(store_purge_expired(fx.w, 2), 1);
-    CHECK_INT_EQ(rows(fx.path, "events"), 5);
-    CHECK_INT_EQ(rows(fx.path, "tags"), 5);
+    CHECK_INT_EQ(store_fx_sqlite_rows(fx.path, "events"), 5);
+    CHECK_INT_EQ(store_fx_sqlite_rows(fx.path, "tags"), 5);
     /* Far later only the two without an expiration remain, tags included. */
     atomic_store(&fx.now, T + 1000);
     CHECK_INT_EQ(store_purge_expired(fx.w, 100), 3);
-    CHECK_INT_EQ(rows(fx.path, "events"), 2);
-    CHECK_INT_EQ(rows(fx.path, "tags"), 2);
+    CHECK_INT_EQ(store_fx_sqlite_rows(fx.path, "events"), 2);
+    CHECK_INT_EQ(store_fx_sqlite_rows(fx.path, "tags"), 2);
     store_fx_fini(&fx);
 }
 
@@ -535,7 +518,7 @@ static void test_search_index(void)
     CHECK_INT_EQ(exec_sql(fx.path, "INSERT INTO events_fts(events_fts, rank)"
                                    " VALUES('integrity-check', 1)"),
                  SQLITE_OK);
-    CHECK_INT_EQ(rows(fx.path, "events"), 7);
+    CHECK_INT_EQ(store_fx_sqlite_rows(fx.path, "events"), 7);
     store_fx_fini(&fx);
 }
 
@@ -682,7 +665,7 @@ static void test_migration_v1_to_v2(void)
 
     CHECK_OK(store_fx_open(&fx));
     CHECK_INT_EQ(store_sqlite_schema_version(fx.w), STORE_SQLITE_SCHEMA_VERSION);
-    CHECK_INT_EQ(rows(fx.path, "events"), 5);
+    CHECK_INT_EQ(store_fx_sqlite_rows(fx.path, "events"), 5);
     /* At T: event 5 (expired at 1) is hidden; 2 and 3 not yet. */
     for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
         CHECK_IDS(fx.r, shapes[i], "4 3 2 1", 1);
@@ -696,12 +679,12 @@ static void test_migration_v1_to_v2(void)
         CHECK_INT_EQ(n, 2);
     }
     CHECK_INT_EQ(store_purge_expired(fx.w, 100), 3);
-    CHECK_INT_EQ(rows(fx.path, "events"), 2);
+    CHECK_INT_EQ(store_fx_sqlite_rows(fx.path, "events"), 2);
     /* Opening the upgraded database again changes nothing. */
     store_fx_close(&fx);
     CHECK_OK(store_fx_open(&fx));
     CHECK_INT_EQ(store_sqlite_schema_version(fx.r), STORE_SQLITE_SCHEMA_VERSION);
-    CHECK_INT_EQ(rows(fx.path, "events"), 2);
+    CHECK_INT_EQ(store_fx_sqlite_rows(fx.path, "events"), 2);
     store_fx_fini(&fx);
 }
 
@@ -738,8 +721,8 @@ static void check_upgrade_search(const char *downgrade)
                                    " VALUES('integrity-check', 1)"),
                  SQLITE_OK);
     /* Only event 8 is left with the word. */
-    CHECK_INT_EQ(rows(fx.path, "events_fts WHERE events_fts MATCH 'nostr'"), 1);
-    CHECK_INT_EQ(rows(fx.path, "events_fts WHERE events_fts MATCH 'cafe'"), 0);
+    CHECK_INT_EQ(store_fx_sqlite_rows(fx.path, "events_fts WHERE events_fts MATCH 'nostr'"), 1);
+    CHECK_INT_EQ(store_fx_sqlite_rows(fx.path, "events_fts WHERE events_fts MATCH 'cafe'"), 0);
     store_fx_fini(&fx);
 }
 
@@ -763,13 +746,13 @@ static void test_migration_v4_to_v5(void)
     put_corpus(&fx);
     CHECK_INT_EQ(put_exp(&fx, 20, PK_A, 0, T - 5, "[[\"t\",\"profile\"]]", "nostr profile", 0),
                  STORE_STORED);
-    int64_t n_tags = rows(fx.path, "tags");
+    int64_t n_tags = store_fx_sqlite_rows(fx.path, "tags");
     store_fx_close(&fx);
     CHECK_INT_EQ(exec_sql(fx.path, DOWN_TO_V4), SQLITE_OK);
 
     CHECK_OK(store_fx_open(&fx));
     CHECK_INT_EQ(store_sqlite_schema_version(fx.w), STORE_SQLITE_SCHEMA_VERSION);
-    CHECK_INT_EQ(rows(fx.path, "tags"), n_tags);
+    CHECK_INT_EQ(store_fx_sqlite_rows(fx.path, "tags"), n_tags);
     CHECK_IDS(fx.r, "{\"search\":\"profile\"}", "20", 1);
     CHECK_IDS(fx.r, "{\"search\":\"cafe quoted\"}", "5", 1);
     CHECK_IDS(fx.r, "{\"#t\":[\"profile\"]}", "20", 1);
@@ -777,9 +760,9 @@ static void test_migration_v4_to_v5(void)
     CHECK_INT_EQ(put_exp(&fx, 21, PK_A, 0, T - 4, "[]", "plain", 0), STORE_STORED);
     CHECK_IDS(fx.r, "{\"#t\":[\"profile\"]}", "", 1);
     CHECK_IDS(fx.r, "{\"search\":\"profile\"}", "", 1);
-    CHECK_INT_EQ(rows(fx.path, "events_fts WHERE events_fts MATCH 'profile'"), 0);
-    CHECK_INT_EQ(rows(fx.path, "events_fts WHERE events_fts MATCH 'plain'"), 1);
-    CHECK_INT_EQ(rows(fx.path, "tags"), n_tags - 1);
+    CHECK_INT_EQ(store_fx_sqlite_rows(fx.path, "events_fts WHERE events_fts MATCH 'profile'"), 0);
+    CHECK_INT_EQ(store_fx_sqlite_rows(fx.path, "events_fts WHERE events_fts MATCH 'plain'"), 1);
+    CHECK_INT_EQ(store_fx_sqlite_rows(fx.path, "tags"), n_tags - 1);
     CHECK_INT_EQ(exec_sql(fx.path, "INSERT INTO events_fts(events_fts, rank)"
                                    " VALUES('integrity-check', 1)"),
                  SQLITE_OK);
