@@ -15,6 +15,7 @@
  */
 #include "relay/relay.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,7 @@
 #include "relay/bcast.h"
 #include "relay/payload.h"
 #include "relay/proto.h"
+#include "relay/recent.h"
 #include "relay/relay_int.h"
 #include "relay/server.h"
 #include "store/batcher.h"
@@ -68,14 +70,36 @@ static void on_signal(int sig)
 
 /* Every connection is a file descriptor: take the hard limit, so a busy
  * relay is not capped by a distribution's small default soft limit. */
-static void raise_fd_limit(void)
+/* Descriptors the relay needs besides its connections: the store's files,
+ * listeners, wakeup pipes, log. */
+#define RESERVED_FDS 64
+
+/* Every connection holds a descriptor, so the soft limit (often 1024) would
+ * cap the relay far below rate_limit.max_connections: raise it to the hard
+ * limit, and say so when even that is too low. */
+static void raise_fd_limit(const struct cfg *c)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t want = rl.rlim_max;
+        rl.rlim_cur = want;
         if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
-            log_warn("cannot raise the open file limit to %llu", (unsigned long long)rl.rlim_max);
+            log_warn("cannot raise the open file limit to %llu: %s", (unsigned long long)want,
+                     strerror(errno));
+            (void)getrlimit(RLIMIT_NOFILE, &rl);
         }
+    }
+    uint64_t need = (uint64_t)c->rate_limit.max_connections + RESERVED_FDS;
+    if (rl.rlim_cur != RLIM_INFINITY && (uint64_t)rl.rlim_cur < need) {
+        log_warn("the open file limit is %llu (hard limit %llu): about %llu connections can be "
+                 "open at once, fewer than rate_limit.max_connections (%llu); raise the limit "
+                 "(LimitNOFILE= in the systemd unit, ulimit -n) to hold more",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
+                 rl.rlim_cur > RESERVED_FDS ? (unsigned long long)(rl.rlim_cur - RESERVED_FDS) : 0,
+                 (unsigned long long)c->rate_limit.max_connections);
     }
 }
 
@@ -382,7 +406,7 @@ int relay_run(const struct cfg *cfg, const char *config_path)
     buf_init(&r.nip11);
     buf_init(&r.html);
     int rc;
-    raise_fd_limit();
+    raise_fd_limit(cfg);
     rc = relay__build_documents(cfg, &r.nip11, &r.html);
     if (rc < 0) {
         goto out;
@@ -392,9 +416,15 @@ int relay_run(const struct cfg *cfg, const char *config_path)
     if (rc < 0) {
         goto out;
     }
+    rc = recent_new(RECENT_DEFAULT_CAPACITY, &r.recent);
+    if (rc < 0) {
+        goto out;
+    }
     struct server_hooks hooks = {
         .ud = &r,
         .on_message = relay__on_message,
+        .on_stored = relay__on_stored_id,
+        .on_forget = relay__on_forget_ids,
         .on_closed = relay__on_closed,
         .on_sub_dropped = relay__on_sub_dropped,
         .on_idle = relay__on_idle,
@@ -450,6 +480,7 @@ out:
     free(r.backlog);
     free(r.allow);
     relay__free_reloads(&r);
+    recent_free(r.recent);
     ratelimit_limits_fini(&r.scfg.rate);
     store_close(r.store);
     nip13_policy_free(r.pow);

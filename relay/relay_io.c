@@ -31,6 +31,7 @@
 #include "relay/bcast.h"
 #include "relay/payload.h"
 #include "relay/proto.h"
+#include "relay/recent.h"
 #include "relay/relay_int.h"
 #include "relay/server.h"
 #include "store/batcher.h"
@@ -167,6 +168,21 @@ static void close_if_over_rate(struct relay *r, struct conn *c)
     conn_close(c, CONN_CLOSE_POLICY, why, true);
 }
 
+/* A copy of an event stored lately (same id, same signature) is answered
+ * here, before any validation: nothing is stored or broadcast. Returns
+ * whether it answered. */
+static bool answer_if_recent(struct relay *r, struct conn *c, const struct proto_msg *m)
+{
+    uint8_t id[32], sig[64];
+    if (event_peek_id_sig(m->event, m->event_len, id, sig) < 0 ||
+        !recent_has(r->recent, id, recent_sig_hash(sig))) {
+        return false;
+    }
+    metrics_count_ok(&r->metrics, true, R_DUPLICATE);
+    server_send_ok(r->server, c, id, true, R_DUPLICATE);
+    return true;
+}
+
 /* EVENT, and NIP-42's AUTH: both are validated by the workers. */
 static void on_event_msg(struct relay *r, struct conn *c, const struct proto_msg *m)
 {
@@ -181,6 +197,9 @@ static void on_event_msg(struct relay *r, struct conn *c, const struct proto_msg
     } else if ((reason = rate_check(r, c, RATELIMIT_EVENT)) != NULL) {
         /* Refused before it is copied or validated. */
     } else if (m->type == PROTO_AUTH || nip42_check_write(&r->auth, &c->auth, &reason) == 0) {
+        if (m->type == PROTO_EVENT && answer_if_recent(r, c, m)) {
+            return;
+        }
         reason = submit_validation(r, c, m);
     }
     if (reason == NULL) {
@@ -410,6 +429,24 @@ void relay__on_sub_dropped(void *ud, uint64_t conn_id, uint64_t sub_key)
     struct relay *r = ud;
     struct bcast_msg bm = { .type = BCAST_SUB_DEL, .conn_id = conn_id, .sub_key = sub_key };
     post_bcast(r, &bm);
+}
+
+void relay__on_stored_id(void *ud, const uint8_t id[32], uint64_t sig_hash)
+{
+    struct relay *r = ud;
+    recent_add(r->recent, id, sig_hash);
+}
+
+void relay__on_forget_ids(void *ud, const uint8_t (*ids)[32], size_t n, bool is_all)
+{
+    struct relay *r = ud;
+    if (is_all) {
+        recent_clear(r->recent);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        recent_forget(r->recent, ids[i]);
+    }
 }
 
 /* Io thread. The worker threads' queues only while serving: once a

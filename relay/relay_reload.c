@@ -27,6 +27,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "config/cfg.h"
+#include "relay/recent.h"
 #include "relay/relay_int.h"
 #include "relay/server.h"
 
@@ -194,6 +195,9 @@ static void reload(struct relay *r)
         goto fail;
     }
     relay__set_limits(r, m);
+    /* The rules an event was stored under may have changed (limits,
+     * write lists): copies go through validation again. */
+    recent_clear(r->recent);
     /* An HTTP response may still be sending the old documents. */
     rl->old_nip11 = r->nip11;
     rl->old_html = r->html;

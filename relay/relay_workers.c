@@ -32,6 +32,7 @@
 #include "relay/bcast.h"
 #include "relay/payload.h"
 #include "relay/proto.h"
+#include "relay/recent.h"
 #include "relay/relay.h"
 #include "relay/relay_int.h"
 #include "relay/server.h"
@@ -210,24 +211,67 @@ void relay__on_verified(void *ud, struct vpool_result *res)
     on_validated(ud, res);
 }
 
-/* Storage thread, after the commit. */
+/* Whether copies of ev may be answered as duplicates on the io thread
+ * (relay/recent.h) once it is stored: only where the store's own answer
+ * for a copy stays "duplicate:" for as long as the event is kept, and no
+ * per-connection rule comes first. Not a replaceable or addressable event
+ * (a newer version turns the answer into OK false), not one that expires
+ * (then it is refused as expired), not a protected one (NIP-70 asks the
+ * sender to authenticate first). Deletions forget what they delete. */
+static bool may_answer_copies(const struct event *ev)
+{
+    return !event_kind_is_replaceable(ev->kind) && !event_kind_is_addressable(ev->kind) &&
+           !event_kind_is_ephemeral(ev->kind) && ev->expiration == 0 && !nip70_is_protected(ev);
+}
+
+/* Tells the io thread what a stored deletion removed, before the OK for
+ * it goes out: a copy of a deleted event must not be answered
+ * "duplicate:" from then on. */
+static void post_forget(struct relay *r, const struct store_deletion *del)
+{
+    struct server_msg sm = { .type = SERVER_MSG_FORGET };
+    sm.u.forget.is_all = del->is_vanish;
+    if (!del->is_vanish && del->n_ids > 0) {
+        sm.u.forget.ids = malloc(del->n_ids * sizeof(*sm.u.forget.ids));
+        if (sm.u.forget.ids == NULL) {
+            sm.u.forget.is_all = true; /* forgetting too much is safe */
+        } else {
+            memcpy(sm.u.forget.ids, del->ids, del->n_ids * sizeof(*sm.u.forget.ids));
+            sm.u.forget.n = del->n_ids;
+        }
+    }
+    if (!sm.u.forget.is_all && sm.u.forget.n == 0) {
+        return; /* only addresses: those events are never in the set */
+    }
+    if (server_post(r->server, &sm) < 0) {
+        free(sm.u.forget.ids);
+    }
+}
+
+/* Sync thread (storage thread for a store without store_sync), once the
+ * batch is durable. */
 void relay__on_stored(void *ud, struct batcher_req *req, const struct store_result *res)
 {
     struct relay *r = ud;
-    switch (res->status) {
-    case STORE_STORED:
-        post_ok(r, req->conn_id, req->ev.id, true, "");
-        broadcast(r, &req->ev, res->seq);
-        break;
-    case STORE_DUPLICATE:
-        post_ok(r, req->conn_id, req->ev.id, true, R_DUPLICATE);
-        break;
-    case STORE_REPLACED_OLDER:
-    case STORE_FAILED:
-    case STORE_DELETED:
-    case STORE_VANISHED:
+    bool is_kept = res->status == STORE_STORED || res->status == STORE_DUPLICATE;
+    if (res->status == STORE_STORED && req->del != NULL) {
+        post_forget(r, req->del);
+    }
+    if (is_kept) {
+        const char *reason = res->status == STORE_STORED ? "" : R_DUPLICATE;
+        struct server_msg sm = { .type = SERVER_MSG_OK, .conn_id = req->conn_id };
+        memcpy(sm.u.ok.id, req->ev.id, 32);
+        sm.u.ok.accepted = true;
+        sm.u.ok.reason = reason;
+        sm.u.ok.is_recent = may_answer_copies(&req->ev);
+        sm.u.ok.sig_hash = recent_sig_hash(req->ev.sig);
+        metrics_count_ok(&r->metrics, true, reason);
+        server_post(r->server, &sm);
+    } else {
         post_ok(r, req->conn_id, req->ev.id, false, res->reason);
-        break;
+    }
+    if (res->status == STORE_STORED) {
+        broadcast(r, &req->ev, res->seq);
     }
     free(req->json);
     free(req->del);

@@ -123,6 +123,14 @@ static void handle_msg(struct server *s, struct server_msg *m)
         deliver_live(s, m);
         return;
     }
+    if (m->type == SERVER_MSG_FORGET) {
+        if (s->hooks.on_forget != NULL) {
+            s->hooks.on_forget(s->hooks.ud, (const uint8_t(*)[32])m->u.forget.ids, m->u.forget.n,
+                               m->u.forget.is_all);
+        }
+        free(m->u.forget.ids);
+        return;
+    }
     struct conn *c = conn_table_get(&s->conns, m->conn_id);
     struct conn_sub *sub = NULL;
     if (c != NULL && m->type != SERVER_MSG_OK && m->type != SERVER_MSG_NOTICE &&
@@ -131,6 +139,9 @@ static void handle_msg(struct server *s, struct server_msg *m)
     }
     switch (m->type) {
     case SERVER_MSG_OK:
+        if (m->u.ok.is_recent && s->hooks.on_stored != NULL) {
+            s->hooks.on_stored(s->hooks.ud, m->u.ok.id, m->u.ok.sig_hash);
+        }
         if (c != NULL) {
             server_send_ok(s, c, m->u.ok.id, m->u.ok.accepted, m->u.ok.reason);
         }
@@ -188,6 +199,7 @@ static void handle_msg(struct server *s, struct server_msg *m)
         }
         break;
     case SERVER_MSG_LIVE:
+    case SERVER_MSG_FORGET:
         break;
     }
 }
@@ -785,6 +797,8 @@ void server_free(struct server *s)
             } else if (batch[i].type == SERVER_MSG_COUNT) {
                 free(batch[i].u.count.sub_id);
                 free(batch[i].u.count.hll);
+            } else if (batch[i].type == SERVER_MSG_FORGET) {
+                free(batch[i].u.forget.ids);
             }
         }
     }

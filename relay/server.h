@@ -40,6 +40,7 @@ enum server_msg_type {
     SERVER_MSG_COUNT,  /* count: the answer to a COUNT for sub_key */
     SERVER_MSG_LIVE,   /* live: a new event for a list of recipients */
     SERVER_MSG_AUTH,   /* auth: a valid NIP-42 AUTH event; record its key, answer OK */
+    SERVER_MSG_FORGET, /* forget: stored events are gone (hooks.on_forget); no conn_id */
 };
 
 /* A message to the io thread. Pointers move with the message: the io
@@ -53,6 +54,10 @@ struct server_msg {
             uint8_t id[32];
             bool accepted;
             const char *reason; /* static */
+            /* The event is stored and a copy of it may be answered as a
+             * duplicate from now on (hooks.on_stored). */
+            bool is_recent;
+            uint64_t sig_hash; /* recent_sig_hash of its signature */
         } ok;
         const char *notice; /* static */
         struct payload *payload;
@@ -76,6 +81,11 @@ struct server_msg {
             uint8_t id[32];     /* of the AUTH event, for the OK */
             uint8_t pubkey[32]; /* the key it proves */
         } auth;
+        struct {
+            uint8_t (*ids)[32]; /* malloc'd, n ids; NULL with is_all */
+            size_t n;
+            bool is_all; /* everything may be gone (a NIP-62 vanish) */
+        } forget;
     } u;
 };
 
@@ -84,6 +94,11 @@ struct server_hooks {
     void *ud;
     /* A complete text message from c; c->rx holds it. */
     void (*on_message)(void *ud, struct conn *c, const char *msg, size_t len);
+    /* An OK with is_recent is about to be sent (whether or not its
+     * connection is still there), and a FORGET came: for the recent-ids
+     * set. Both may be NULL. */
+    void (*on_stored)(void *ud, const uint8_t id[32], uint64_t sig_hash);
+    void (*on_forget)(void *ud, const uint8_t (*ids)[32], size_t n, bool is_all);
     /* c is going away: forget its subscriptions. c is still valid. */
     void (*on_closed)(void *ud, struct conn *c);
     /* A subscription ended on the io thread (CLOSED answer or connection

@@ -1,16 +1,23 @@
 /*
  * The storage thread ("ost-store"): takes validated events from one bounded
  * queue, writes them in batches (one transaction per batch) through a
- * writer handle it opens on its own thread, and only after the commit hands
- * each event with its result to a callback, so the relay can answer OK and
- * then broadcast. Between batches it also purges expired events (NIP-40)
- * on an interval, in bounded passes of their own transaction.
+ * writer handle it opens on its own thread, and only once the batch is
+ * durable hands each event with its result to a callback, so the relay can
+ * answer OK and then broadcast. When the store has store_sync, durability
+ * is a stage of its own on a second thread ("ost-sync"): the storage
+ * thread commits batch k without waiting for the disk and goes on to batch
+ * k+1 while the sync thread fsyncs and answers batch k (several waiting
+ * batches share one fsync). Between batches the storage thread also purges
+ * expired events (NIP-40) on an interval, in bounded passes of their own
+ * transaction.
  *
  * Threads: batcher_try_submit_take and batcher_submit_take from any thread
  * (the io thread uses the non-blocking one; validation workers, which are
- * upstream, may block); the callback runs on the storage thread. Shutdown:
- * batcher_stop closes the queue; the thread still writes and answers every
- * request already queued, and batcher_free waits for that and joins it.
+ * upstream, may block); the callback runs on the sync thread, or on the
+ * storage thread for a store without store_sync, always in the order the
+ * batches were written. Shutdown: batcher_stop closes the queue; the
+ * threads still write and answer every request already queued, and
+ * batcher_free waits for that and joins them.
  */
 #ifndef OSTRICH_STORE_BATCHER_H
 #define OSTRICH_STORE_BATCHER_H
@@ -27,6 +34,9 @@
 #define BATCHER_MAX_BATCH_SIZE     65536
 /* Expired events deleted in one purge transaction at most. */
 #define BATCHER_DEFAULT_PURGE_MAX 1000
+/* Batches in flight at most when the store has store_sync: one being
+ * filled and written, the others waiting for or in their sync. */
+#define BATCHER_SLOTS 4
 
 struct batcher;
 
@@ -45,9 +55,9 @@ struct batcher_req {
     struct store_deletion *del;
 };
 
-/* Called on the storage thread once per request, after its batch has
- * committed (or failed: then res->status is STORE_FAILED with an
- * "error: ..." reason, and no event of that batch was stored). The callback
+/* Called once per request, after its batch has committed durably (or
+ * failed: then res->status is STORE_FAILED with an "error: ..." reason,
+ * and no event of that batch may be taken as stored). The callback
  * takes ownership of req->json (free it or move it on); req and res are
  * borrowed for the call. */
 typedef void (*batcher_done_fn)(void *ud, struct batcher_req *req, const struct store_result *res);
@@ -75,6 +85,7 @@ struct batcher_stats {
     uint64_t failed_batches; /* transactions that did not commit */
     uint64_t purge_passes;   /* purge transactions attempted */
     uint64_t purged;         /* expired events deleted */
+    uint64_t syncs;          /* store_sync calls (pipelined stores only) */
 };
 
 /* Starts the storage thread over s (borrowed; it must outlive the batcher).

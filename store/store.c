@@ -112,10 +112,24 @@ void store_close(struct store *s)
 
 int store_conn_open(struct store *s, enum store_role role, struct store_conn **out)
 {
-    if (role != STORE_ROLE_WRITER && role != STORE_ROLE_READER) {
+    if (role != STORE_ROLE_WRITER && role != STORE_ROLE_READER &&
+        role != STORE_ROLE_WRITER_DEFERRED) {
         return OST_EINVAL;
     }
+    if (role == STORE_ROLE_WRITER_DEFERRED && s->ops->sync == NULL) {
+        role = STORE_ROLE_WRITER;
+    }
     return s->ops->conn_open(s, role, out);
+}
+
+bool store_has_sync(const struct store *s)
+{
+    return s->ops->sync != NULL;
+}
+
+int store_sync(struct store *s)
+{
+    return s->ops->sync != NULL ? s->ops->sync(s) : 0;
 }
 
 void store_conn_close(struct store_conn *c)
@@ -135,7 +149,7 @@ int store_write_batch_del(struct store_conn *c, const struct event *const *evs,
                           const struct store_deletion *const *dels, size_t n,
                           struct store_result *results)
 {
-    int rc = c->role == STORE_ROLE_WRITER ? c->store->ops->write_batch(c, evs, dels, n, results)
+    int rc = c->role != STORE_ROLE_READER ? c->store->ops->write_batch(c, evs, dels, n, results)
                                           : OST_EINVAL;
     if (rc < 0) {
         /* Whatever the backend wrote into results, nothing was committed. */
@@ -160,7 +174,7 @@ int store_count(struct store_conn *c, const struct filter *const *filters, size_
 int store_delete_ids(struct store_conn *c, const uint8_t (*ids)[32], size_t n,
                      const uint8_t *pubkey)
 {
-    if (c->role != STORE_ROLE_WRITER) {
+    if (c->role == STORE_ROLE_READER) {
         return OST_EINVAL;
     }
     return c->store->ops->delete_ids(c, ids, n, pubkey);
@@ -168,7 +182,7 @@ int store_delete_ids(struct store_conn *c, const uint8_t (*ids)[32], size_t n,
 
 int store_purge_expired(struct store_conn *c, uint32_t max_n)
 {
-    if (c->role != STORE_ROLE_WRITER) {
+    if (c->role == STORE_ROLE_READER) {
         return OST_EINVAL;
     }
     return c->store->ops->purge_expired(c, max_n);

@@ -64,10 +64,16 @@ struct store_options {
     } opensearch;
 };
 
-/* What a handle is for. A writer may write and read; a reader only reads. */
+/* What a handle is for. A writer may write and read; a reader only reads.
+ * A deferred writer is a writer whose commits return before they are on
+ * disk: its owner makes them durable with store_sync, and only then
+ * reports them stored. That lets one thread sync a batch while another
+ * already writes the next. On a backend without store_sync it is a plain
+ * writer (each commit is durable when it returns). */
 enum store_role {
     STORE_ROLE_WRITER = 0,
     STORE_ROLE_READER = 1,
+    STORE_ROLE_WRITER_DEFERRED = 2,
 };
 
 /* The outcome for one event of a batch. */
@@ -157,6 +163,7 @@ struct store_ops {
     int (*delete_ids)(struct store_conn *c, const uint8_t (*ids)[32], size_t n,
                       const uint8_t *pubkey);
     int (*purge_expired)(struct store_conn *c, uint32_t max_n);
+    int (*sync)(struct store *s); /* NULL: every commit is durable when it returns */
 };
 
 /* Owned by: the thread that opened it; read-only until store_close. */
@@ -199,6 +206,18 @@ int store_conn_open(struct store *s, enum store_role role, struct store_conn **o
 
 /* Closes c. Only its thread calls it. NULL does nothing. */
 void store_conn_close(struct store_conn *c);
+
+/* Whether s has store_sync, i.e. whether a STORE_ROLE_WRITER_DEFERRED
+ * handle's commits need it before they may be reported stored. */
+bool store_has_sync(const struct store *s);
+
+/* Makes every transaction that any handle of s committed before the call
+ * durable (on disk, surviving a power loss). One thread at a time, which
+ * may run beside the writer. Blocks on disk I/O. Returns 0 (also when s
+ * has nothing to sync) or OST_EIO, logged with the system error; after
+ * OST_EIO nothing committed since the last successful sync may be assumed
+ * durable. */
+int store_sync(struct store *s);
 
 /* Operations: each blocks on the backend; never call them on the io thread. */
 

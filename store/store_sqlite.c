@@ -324,7 +324,16 @@ static int sqlite_conn_open(struct store *base, enum store_role role, struct sto
             goto fail;
         }
     } else {
-        int src = store_sqlite__ckpt_writer((struct store_sqlite *)s, c->db);
+        /* A deferred writer's commits reach the log without an fsync; the
+         * storage thread's sync stage makes them durable (store_sync). */
+        int src = role == STORE_ROLE_WRITER_DEFERRED
+                      ? sqlite3_exec(c->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL)
+                      : SQLITE_OK;
+        if (src != SQLITE_OK) {
+            rc = store_sqlite__db_error(c, "synchronous", src);
+            goto fail;
+        }
+        src = store_sqlite__ckpt_writer((struct store_sqlite *)s, c->db);
         if (src != SQLITE_OK) {
             rc = store_sqlite__db_error(c, "wal_autocheckpoint", src);
             goto fail;
@@ -708,6 +717,7 @@ static void sqlite_close(struct store *base)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
     store_sqlite__ckpt_stop(s);
+    store_sqlite__sync_close(s);
     free(s->path);
     free(s);
 }
@@ -718,6 +728,7 @@ static const struct store_ops sqlite_ops = {
     .conn_open = sqlite_conn_open,
     .conn_close = sqlite_conn_close,
     .write_batch = sqlite_write_batch,
+    .sync = store_sqlite__sync,
     .query = store_sqlite__query,
     .count = store_sqlite__count,
     .delete_ids = sqlite_delete_ids,
@@ -748,6 +759,7 @@ int store_sqlite_open(const struct store_options *opt, struct store **out)
         return OST_ENOMEM;
     }
     s->base.ops = &sqlite_ops;
+    s->wal_fd = -1;
     s->clock = opt->clock != NULL ? opt->clock : system_clock;
     s->clock_ud = opt->clock_ud;
     s->busy_timeout_ms = opt->sqlite.busy_timeout_ms != 0 ? (int)opt->sqlite.busy_timeout_ms

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include <pthread.h>
+#include <sys/types.h>
 
 #include <sqlite3.h>
 
@@ -74,6 +75,11 @@ struct store_sqlite {
     bool has_ckpt;
     atomic_uint_fast64_t n_checkpoints;
     atomic_uint wal_pages; /* the log's size at the last commit; 0 once copied whole */
+    /* store_sync's descriptor of the log file (-1 until the first sync),
+     * and which file it is: owned by the one thread that syncs. */
+    int wal_fd;
+    dev_t wal_dev;
+    ino_t wal_ino;
 };
 
 struct store_sqlite_stmt {
@@ -130,6 +136,11 @@ int store_sqlite__open_db(const struct store_sqlite *s, int flags, sqlite3 **out
 int store_sqlite__ckpt_start(struct store_sqlite *s);
 void store_sqlite__ckpt_stop(struct store_sqlite *s);
 int store_sqlite__ckpt_writer(struct store_sqlite *s, sqlite3 *db);
+
+/* store_sync for SQLite (store_sqlite_ckpt.c): fsyncs the log file; the
+ * descriptor is closed by store_sqlite__sync_close at the store's close. */
+int store_sqlite__sync(struct store *base);
+void store_sqlite__sync_close(struct store_sqlite *s);
 
 /* SQLite result codes to ours. */
 int store_sqlite__map_rc(int src);

@@ -320,11 +320,14 @@ int event_parse(const char *json, size_t len, const struct event_limits *lim, st
     return 0;
 }
 
-int event_peek_id(const char *json, size_t len, uint8_t id[32])
+/* Scans the top-level members of json for "id" and, when sig is not NULL,
+ * "sig", until it has what it looks for. */
+static int peek_fields(const char *json, size_t len, uint8_t id[32], uint8_t *sig)
 {
     const char *end = json + len;
     const char *p = json_skip_ws(json, end);
     const char *reason;
+    bool has_id = false, has_sig = sig == NULL;
     if (p >= end || *p != '{') {
         return OST_ENOENT;
     }
@@ -339,16 +342,21 @@ int event_peek_id(const char *json, size_t len, uint8_t id[32])
             return OST_ENOENT;
         }
         p = json_skip_ws(p + 1, end);
-        if (json_str_equals(&key, "id", 2)) {
-            uint8_t tmp[32];
-            const char *next;
-            if (parse_hex_field(p, end, tmp, 32, &next) < 0) {
+        bool is_id = !has_id && json_str_equals(&key, "id", 2);
+        bool is_sig = !has_sig && json_str_equals(&key, "sig", 3);
+        if (is_id || is_sig) {
+            uint8_t tmp[64];
+            size_t n = is_id ? 32 : 64;
+            if (parse_hex_field(p, end, tmp, n, &p) < 0) {
                 return OST_ENOENT;
             }
-            memcpy(id, tmp, 32);
-            return 0;
-        }
-        if (json_scan_value(p, end, 16, &p, &reason) < 0) {
+            memcpy(is_id ? id : sig, tmp, n);
+            has_id = has_id || is_id;
+            has_sig = has_sig || is_sig;
+            if (has_id && has_sig) {
+                return 0;
+            }
+        } else if (json_scan_value(p, end, 16, &p, &reason) < 0) {
             return OST_ENOENT;
         }
         p = json_skip_ws(p, end);
@@ -358,6 +366,27 @@ int event_peek_id(const char *json, size_t len, uint8_t id[32])
         p = json_skip_ws(p + 1, end);
     }
     return OST_ENOENT;
+}
+
+int event_peek_id(const char *json, size_t len, uint8_t id[32])
+{
+    uint8_t tmp[32];
+    if (peek_fields(json, len, tmp, NULL) < 0) {
+        return OST_ENOENT;
+    }
+    memcpy(id, tmp, 32);
+    return 0;
+}
+
+int event_peek_id_sig(const char *json, size_t len, uint8_t id[32], uint8_t sig[64])
+{
+    uint8_t tmp_id[32], tmp_sig[64];
+    if (peek_fields(json, len, tmp_id, tmp_sig) < 0) {
+        return OST_ENOENT;
+    }
+    memcpy(id, tmp_id, 32);
+    memcpy(sig, tmp_sig, 64);
+    return 0;
 }
 
 void event_tags_begin(const struct event *ev, struct event_tag_iter *it)

@@ -63,6 +63,11 @@ int event_parse(const char *json, size_t len, const struct event_limits *lim, st
  * 0 and writes id, or OST_ENOENT. */
 int event_peek_id(const char *json, size_t len, uint8_t id[32]);
 
+/* As event_peek_id, for the top-level "id" and "sig" (128 lowercase hex
+ * characters) both; stops scanning once it has both. Returns 0 and writes
+ * id and sig, or OST_ENOENT. Nothing else of the event is checked. */
+int event_peek_id_sig(const char *json, size_t len, uint8_t id[32], uint8_t sig[64]);
+
 /* Tag iteration over a parsed event, which has already been validated:
  *   struct event_tag_iter tags, fields; struct json_str s;
  *   event_tags_begin(ev, &tags);
