@@ -520,8 +520,6 @@ static const struct store_ops fake_ops = {
     .delete_ids = fake_delete_ids,
 };
 
-
-
 /* Submits tag and waits for its answer. */
 static bool submit_and_wait(struct batcher *b, struct tally *t, unsigned tag)
 {
