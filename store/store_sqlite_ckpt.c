@@ -8,7 +8,7 @@
  * log holds sat on the storage thread's critical path (a third of its time
  * under load, with the default 1,000-page log). The writer handle replaces
  * it with a WAL hook (see on_wal) that asks this thread for a checkpoint
- * once the log holds a quarter of checkpoint_pages, and completes one
+ * once the log holds half of checkpoint_pages, and completes one
  * itself at checkpoint_pages. A request is one message on a bounded queue
  * of one; a request that finds one pending is dropped, since a single
  * checkpoint covers both. Checkpoints are PASSIVE: they copy what no
@@ -35,7 +35,7 @@
 #include "store/store_sqlite.h"
 #include "store/store_sqlite_int.h"
 
-/* Runs on the writer's thread after each commit. From a quarter of
+/* Runs on the writer's thread after each commit. From half of
  * checkpoint_pages on, the checkpointer copies frames in the background;
  * at checkpoint_pages the writer finishes the job itself, between two of
  * its transactions, which is when a checkpoint can complete and let the
@@ -53,7 +53,7 @@ static int on_wal(void *ud, sqlite3 *db, const char *name, int n_pages)
             SQLITE_OK) {
             atomic_fetch_add_explicit(&s->n_checkpoints, 1, memory_order_relaxed);
         }
-    } else if ((uint32_t)n_pages >= s->checkpoint_pages / 4) {
+    } else if ((uint32_t)n_pages >= s->checkpoint_pages / 2) {
         int msg = 1;
         (void)queue_try_push(&s->ckpt_q, &msg); /* one pending request is enough */
     }
