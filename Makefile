@@ -3,7 +3,7 @@
 CONFIG ?=
 JOBS := $(shell nproc)
 
-.PHONY: all deps build run test bench format format-check clean
+.PHONY: all deps build run test bench bench-load format format-check clean
 
 all: build
 
@@ -22,6 +22,11 @@ test:
 
 bench: deps
 	@bench/validate.sh
+
+# The load benchmark of the relay (bench/run.sh): every scenario, or those
+# named in SCENARIOS, e.g. `make bench-load SCENARIOS="ingest fanout"`.
+bench-load: deps
+	@bench/run.sh $(SCENARIOS)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

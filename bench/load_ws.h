@@ -19,11 +19,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Connections that may be connecting or upgrading at once: opening 10,000
+ * connections all at once would overrun the server's accept backlog. */
+#define LOAD_WS_MAX_CONNECTING 200
+
 /* Called once per complete text message of connection conn (its index in
  * the pool); data is borrowed for the call. The callback may send on any
  * connection of the pool. A negative return stops the loop and is returned
  * by load_ws_pool_run. */
 typedef int (*load_ws_message_fn)(void *arg, uint32_t conn, const char *data, size_t len);
+
+/* Called at the start of every turn of the loop with the current time; may
+ * send on any connection. Sets *next_ns to the time it wants to be called
+ * again at the latest (0: no wish). A negative return stops the loop. */
+typedef int (*load_ws_tick_fn)(void *arg, uint64_t now_ns, uint64_t *next_ns);
 
 /* The caller's completion test for load_ws_pool_run. */
 typedef bool (*load_ws_done_fn)(void *arg);
@@ -34,24 +43,38 @@ struct load_ws; /* one connection, private to load_ws.c */
  * thread that opened it, which is the only one that may call these. */
 struct load_ws_pool {
     int ep;
-    uint32_t n, n_open;
+    uint32_t n;         /* connections asked for */
+    uint32_t n_started; /* connections whose connect was started */
+    uint32_t n_open;    /* connections upgraded */
     struct load_ws *ws; /* n connections; NULL when nothing is open */
+    uint32_t *dirty;    /* connections with bytes queued since the last flush */
+    uint32_t n_dirty;
     load_ws_message_fn fn;
+    load_ws_tick_fn tick;
     void *arg;
-    const char *failure; /* static text: why the last call failed */
+    char host[64];
+    uint16_t port;
+    uint64_t rx_bytes;    /* bytes read from every connection, headers included */
+    const char *failure;  /* static text: why the last call failed */
+    uint32_t failed_conn; /* the connection that failed, with failure */
+    char close_text[96];  /* its close frame's status and reason, or "" */
 };
 
-/* Opens n connections to ipv4:port (path "/") and waits until every one is
- * upgraded or until deadline_ns (load_ws_now_ns clock). fn(arg, ...) gets
- * every message from then on. Returns 0; OST_EINVAL (bad address),
- * OST_ENOMEM, OST_ETIMEDOUT, OST_EIO or a negative errno with p->failure
- * set, and then nothing is left open. */
+/* Opens n connections to ipv4:port (path "/"), at most
+ * LOAD_WS_MAX_CONNECTING at a time, and waits until every one is upgraded
+ * or until deadline_ns (load_ws_now_ns clock). fn(arg, ...) gets every
+ * message from then on. Returns 0; OST_EINVAL (bad address), OST_ENOMEM,
+ * OST_ETIMEDOUT, OST_EIO or a negative errno with p->failure set, and then
+ * nothing is left open. */
 int load_ws_pool_open(struct load_ws_pool *p, uint32_t n, const char *ipv4, uint16_t port,
                       load_ws_message_fn fn, void *arg, uint64_t deadline_ns);
 
+/* Installs a tick function (NULL removes it) for the next runs. */
+void load_ws_pool_set_tick(struct load_ws_pool *p, load_ws_tick_fn tick);
+
 /* Serves the connections until is_done(arg) holds or deadline_ns passes.
- * Messages queued by the callback are written once per turn of the loop.
- * Returns 0, OST_ETIMEDOUT, the callback's negative code, or OST_EIO with
+ * Messages queued by the callbacks are written once per turn of the loop.
+ * Returns 0, OST_ETIMEDOUT, a callback's negative code, or OST_EIO with
  * p->failure set when a connection failed or the relay closed it. */
 int load_ws_pool_run(struct load_ws_pool *p, load_ws_done_fn is_done, uint64_t deadline_ns);
 
