@@ -234,8 +234,8 @@ const struct cfg_option cfg__options[] = {
 
     OPT_ENUM(storage.backend, CFG_BACKEND_SQLITE, backend_names,
              "where events are stored: sqlite or opensearch"),
-    OPT_INT(storage.batch_size, 256, 1, 100000, "most events written in one transaction"),
-    OPT_INT(storage.batch_wait_ms, 2, 0, 10000,
+    OPT_INT(storage.batch_size, 256, 1, 65536, "most events written in one transaction"),
+    OPT_INT(storage.batch_wait_ms, 0, 0, 10000,
             "longest wait for a batch to fill before it is written, in milliseconds"),
     OPT_INT(storage.readers, 2, 1, 64, "threads that answer REQ and COUNT from the store"),
     OPT_INT(storage.expiration_purge_interval_s, 60, 0, 86400,

@@ -331,6 +331,7 @@ static int start_workers(struct relay *r)
         .batch_wait_ms = (uint32_t)c->storage.batch_wait_ms,
         .purge_interval_ms = (uint32_t)c->storage.expiration_purge_interval_s * 1000u,
         .on_batch = relay__on_batch,
+        .on_committed = relay__on_committed,
     };
     rc = batcher_new(r->store, &bc, relay__on_stored, r, &r->batcher);
     if (rc < 0) {

@@ -115,6 +115,7 @@ void relay__release_bcast_msg(struct bcast_msg *m);
  * named in its comment there. */
 void relay__on_verified(void *ud, struct vpool_result *res);
 void relay__on_stored(void *ud, struct batcher_req *req, const struct store_result *res);
+void relay__on_committed(void *ud, const struct batcher_req *req, const struct store_result *res);
 int relay__on_stored_event(void *ud, const struct reader_job *job, const char *json, size_t len);
 void relay__on_query_done(void *ud, struct reader_job *job, const struct reader_result *res);
 void relay__on_sub_added(void *ud, uint64_t conn_id, uint64_t sub_key, void *job_ptr);

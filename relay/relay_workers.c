@@ -270,11 +270,21 @@ void relay__on_stored(void *ud, struct batcher_req *req, const struct store_resu
     } else {
         post_ok(r, req->conn_id, req->ev.id, false, res->reason);
     }
+    free(req->json);
+    free(req->del);
+}
+
+/* Storage thread, right after the commit: a new event goes to its
+ * subscribers now, while the sync thread makes it durable (the OK waits
+ * for that). What the store decided is final at the commit, so nothing it
+ * refused is ever sent; should the sync fail, subscribers will have seen
+ * an event whose author is told "error:" and may send it again. */
+void relay__on_committed(void *ud, const struct batcher_req *req, const struct store_result *res)
+{
+    struct relay *r = ud;
     if (res->status == STORE_STORED) {
         broadcast(r, &req->ev, res->seq);
     }
-    free(req->json);
-    free(req->del);
 }
 
 static uint64_t job_sub_key(const struct reader_job *job)

@@ -163,6 +163,10 @@ static void write_slot(struct batcher *b, struct slot *sl, bool *has_logged)
     if (rc < 0) {
         /* Nothing of the batch is stored, whatever any result says. */
         fail_slot(b, sl, rc);
+    } else if (b->cfg.on_committed != NULL) {
+        for (int i = 0; i < sl->n; i++) {
+            b->cfg.on_committed(b->ud, &sl->reqs[i], &sl->results[i]);
+        }
     }
     atomic_fetch_add_explicit(&b->n_batches, 1, memory_order_relaxed);
 }

@@ -62,6 +62,14 @@ struct batcher_req {
  * borrowed for the call. */
 typedef void (*batcher_done_fn)(void *ud, struct batcher_req *req, const struct store_result *res);
 
+/* Called on the storage thread once per request of a batch that
+ * committed, right after the commit and before it is durable (then done
+ * follows once it is): what is stored is decided and visible to queries
+ * by then, so new events can go to subscribers without waiting for the
+ * disk. req and res are borrowed; req->json still belongs to the batcher. */
+typedef void (*batcher_committed_fn)(void *ud, const struct batcher_req *req,
+                                     const struct store_result *res);
+
 /* Called on the storage thread after each batch's write, before its
  * callbacks, with the number of events and the seconds the write and
  * commit took (for metrics; not called when the writer handle could not be
@@ -76,6 +84,7 @@ struct batcher_config {
     uint32_t purge_interval_ms; /* how often expired events are purged; 0: never */
     uint32_t purge_max;         /* events deleted per purge pass; 0: the default */
     batcher_batch_fn on_batch;  /* NULL, or called with done's ud after each write */
+    batcher_committed_fn on_committed; /* NULL, or called with done's ud (see above) */
 };
 
 /* Counters for metrics and tests (relaxed reads of atomics). */

@@ -191,7 +191,7 @@ static void test_defaults(void)
     CHECK_INT_EQ(c.validation.engine, CFG_ENGINE_NATIVE);
     CHECK_INT_EQ(c.storage.backend, CFG_BACKEND_SQLITE);
     CHECK_INT_EQ(c.storage.batch_size, 256);
-    CHECK_INT_EQ(c.storage.batch_wait_ms, 2);
+    CHECK_INT_EQ(c.storage.batch_wait_ms, 0);
     CHECK_STR_EQ(c.storage.sqlite.path, "./data/ostrich.db");
     CHECK_STR_EQ(c.storage.opensearch.url, "http://127.0.0.1:9200");
     CHECK_STR_EQ(c.storage.opensearch.index, "ostrich-events");
@@ -298,7 +298,7 @@ static void test_errors(void)
         const char *want;
     } cases[] = {
         { "[storage]\nbatch_size = 0\n",
-          "t.toml:2: storage.batch_size: expected an integer in 1..100000" },
+          "t.toml:2: storage.batch_size: expected an integer in 1..65536" },
         { "[relay]\ncolour = \"red\"\n", "t.toml:2: relay.colour: unknown option" },
         { "port = 1\n", "t.toml:1: port: unknown option" },
         { "[storage]\nsqlite = \"x\"\n", "t.toml:2: storage.sqlite: unknown option" },

@@ -131,7 +131,7 @@ export function writeConfig(
         default_limit: 500,
         ...limits,
     };
-    const s = { batch_size: 256, batch_wait_ms: 2, ...storage };
+    const s = { batch_size: 256, batch_wait_ms: 0, ...storage };
     const lines = ['[relay]'];
     for (const [k, v] of Object.entries(r)) {
         lines.push(`${k} = ${typeof v === 'string' ? tomlString(v) : v}`);
