@@ -77,13 +77,13 @@ typedef void (*batcher_committed_fn)(void *ud, const struct batcher_req *req,
 typedef void (*batcher_batch_fn)(void *ud, size_t n, double seconds);
 
 struct batcher_config {
-    uint32_t batch_size;        /* events per transaction at most; 0: the default */
-    uint32_t batch_wait_ms;     /* how long a batch waits to fill after its first event;
-                                   0: it takes only what is already queued */
-    size_t queue_cap;           /* requests waiting; 0: the default */
-    uint32_t purge_interval_ms; /* how often expired events are purged; 0: never */
-    uint32_t purge_max;         /* events deleted per purge pass; 0: the default */
-    batcher_batch_fn on_batch;  /* NULL, or called with done's ud after each write */
+    uint32_t batch_size;               /* events per transaction at most; 0: the default */
+    uint32_t batch_wait_ms;            /* how long a batch waits to fill after its first event;
+                                          0: it takes only what is already queued */
+    size_t queue_cap;                  /* requests waiting; 0: the default */
+    uint32_t purge_interval_ms;        /* how often expired events are purged; 0: never */
+    uint32_t purge_max;                /* events deleted per purge pass; 0: the default */
+    batcher_batch_fn on_batch;         /* NULL, or called with done's ud after each write */
     batcher_committed_fn on_committed; /* NULL, or called with done's ud (see above) */
 };
 
