@@ -37,6 +37,16 @@ struct store_options;
  * copies what is left in it (milliseconds). */
 #define STORE_SQLITE_CKPT_IDLE_MS 500
 
+/* NIP-50: a search whose terms match more events than this is not ranked
+ * by relevance: its matches come newest stored first. FTS5 computes the
+ * relevance (bm25) of every match before it can sort them, and a common
+ * word matches much of the store: ranking them all took 0.15 s on 173,000
+ * events and 0.6 s on 840,000, holding a reader thread that long for any
+ * client that asked. Walking the matches in the order they were stored
+ * stops at the filter's limit. Rarer terms, where relevance tells the
+ * results apart, are ranked as before. */
+#define STORE_SQLITE_SEARCH_CANDIDATES 2000
+
 /* The schema this code writes, kept in PRAGMA user_version. */
 #define STORE_SQLITE_SCHEMA_VERSION 5
 

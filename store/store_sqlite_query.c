@@ -45,6 +45,7 @@ struct sqlb {
     bool has_where;   /* the current SELECT has its WHERE */
     int rc;           /* the first failure */
     int64_t now;      /* bind pass: the time expiration is compared with */
+    bool is_unranked; /* NIP-50: too many matches to rank (search_is_common) */
 };
 
 static void sb_sql(struct sqlb *b, const char *s)
@@ -338,7 +339,9 @@ static void sb_filter(struct sqlb *b, const struct filter *f, enum select_mode m
         sb_sql(b, " AND c.created_at = events.created_at AND c.ev = events.rowid)");
     }
     if (mode != SEL_ROWID) {
-        sb_sql(b, drv == DRV_SEARCH ? " ORDER BY events_fts.rank, events.created_at DESC, events.id"
+        sb_sql(b, drv == DRV_SEARCH && b->is_unranked ? " ORDER BY events_fts.rowid DESC"
+                  : drv == DRV_SEARCH
+                      ? " ORDER BY events_fts.rank, events.created_at DESC, events.id"
                   : drv == DRV_TAG_SEEK ? " ORDER BY tags.created_at DESC, events.id"
                                         : " ORDER BY events.created_at DESC, events.id");
         sb_sql(b, " LIMIT ");
@@ -346,12 +349,47 @@ static void sb_filter(struct sqlb *b, const struct filter *f, enum select_mode m
     }
 }
 
+/* NIP-50: whether the search terms of f match more than
+ * STORE_SQLITE_SEARCH_CANDIDATES events. Counting that far walks the
+ * index without ranking anything. */
+static int search_is_common(struct store_sqlite_conn *c, const struct filter *f, bool *out)
+{
+    static const char sql[] =
+        "SELECT count(*) FROM (SELECT 1 FROM events_fts WHERE events_fts MATCH ? LIMIT ?)";
+    sqlite3_stmt *st = NULL;
+    struct sqlb b = { 0 };
+    int rc = store_sqlite__cached_stmt(c, sql, sizeof(sql) - 1, &st);
+    if (rc < 0) {
+        return rc;
+    }
+    b.st = st;
+    sb_match(&b, f);
+    sb_int(&b, STORE_SQLITE_SEARCH_CANDIDATES + 1);
+    int src = b.rc == 0 ? sqlite3_step(st) : SQLITE_OK;
+    if (b.rc == 0 && src != SQLITE_ROW) {
+        b.rc = store_sqlite__db_error(c, "search", src);
+    }
+    *out = b.rc == 0 && sqlite3_column_int64(st, 0) > STORE_SQLITE_SEARCH_CANDIDATES;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return b.rc;
+}
+
 /* The prepared and bound statement for one filter. */
 static int filter_stmt(struct store_sqlite_conn *c, const struct filter *f, enum select_mode mode,
                        sqlite3_stmt **out)
 {
+    bool is_unranked = false;
+    const uint8_t *const *terms;
+    const uint32_t *lens;
+    if (mode != SEL_ROWID && filter_search_terms(f, &terms, &lens) > 0) {
+        int rc = search_is_common(c, f, &is_unranked);
+        if (rc < 0) {
+            return rc;
+        }
+    }
     buf_reset(&c->sql);
-    struct sqlb b = { .sql = &c->sql };
+    struct sqlb b = { .sql = &c->sql, .is_unranked = is_unranked };
     sb_filter(&b, f, mode);
     if (b.rc < 0) {
         return b.rc;
@@ -360,7 +398,7 @@ static int filter_stmt(struct store_sqlite_conn *c, const struct filter *f, enum
     if (rc < 0) {
         return rc;
     }
-    b = (struct sqlb){ .st = *out, .now = store_sqlite__now(c) };
+    b = (struct sqlb){ .st = *out, .now = store_sqlite__now(c), .is_unranked = is_unranked };
     sb_filter(&b, f, mode);
     return b.rc;
 }

@@ -32,6 +32,7 @@
 /* hx(1, 1) and hx(1, 2), for filters written as literals. */
 #define H1   "0100000000000000000000000000000000000000000000000000000000000001"
 #define H2   "0100000000000000000000000000000000000000000000000000000000000002"
+#define H0_1 "0000000000000000000000000000000000000000000000000000000000000001"
 #define PK_A "00000000000000000000000000000000000000000000000000000000000000aa"
 #define PK_B "00000000000000000000000000000000000000000000000000000000000000bb"
 #define T    1700000000
@@ -498,6 +499,46 @@ static void test_search_order(void)
     store_fx_fini(&fx);
 }
 
+/* Terms that match more than STORE_SQLITE_SEARCH_CANDIDATES events are not
+ * ranked: the newest stored matches come first, and the most relevant
+ * event, stored first, comes last; the filter's other conditions still
+ * apply, and counts are not capped. A rarer term is ranked. */
+static void test_search_ranks_newest_matches(void)
+{
+    enum {
+        N = STORE_SQLITE_SEARCH_CANDIDATES + 10
+    };
+    struct store_fx fx;
+    struct tev *t = calloc(N + 1, sizeof(*t));
+    enum store_status *st = calloc(N + 1, sizeof(*st));
+    CHECK(t != NULL && st != NULL);
+    CHECK_OK(store_fx_init(&fx, "store", false, T));
+    for (unsigned i = 0; i <= N; i++) {
+        const char *content = i == 0   ? "nostr nostr nostr nostr nostr nostr"
+                              : i == N ? "nostr nostr nostr"
+                                       : "nostr is a protocol with a few more words";
+        CHECK(tev_make(&t[i], i + 1, PK_A, 1, T - 100000 + i, "[]", content));
+    }
+    for (unsigned i = 0; i <= N; i += STORE_CONTRACT_MAX_BATCH) {
+        unsigned n = N + 1 - i < STORE_CONTRACT_MAX_BATCH ? N + 1 - i : STORE_CONTRACT_MAX_BATCH;
+        CHECK_OK(store_contract_write_del(fx.w, t + i, n, st + i, NULL));
+    }
+    CHECK_INT_EQ(st[0], STORE_STORED);
+    char want[16], want3[48];
+    snprintf(want, sizeof(want), "%u", N + 1);
+    snprintf(want3, sizeof(want3), "%u %u %u", N + 1, N, N - 1);
+    CHECK_IDS(fx.r, "{\"search\":\"nostr\",\"limit\":1}", want, 0);
+    CHECK_IDS(fx.r, "{\"search\":\"nostr\",\"ids\":[\"" H0_1 "\"]}", "1", 1);
+    CHECK_IDS(fx.r, "{\"search\":\"nostr\",\"until\":1699900001}", "2 1", 1);
+    CHECK_IDS(fx.r, "{\"search\":\"nostr\",\"limit\":3}", want3, 0);
+    uint64_t n = 0;
+    CHECK_OK(store_contract_count(fx.r, "{\"search\":\"nostr\"}", &n));
+    CHECK_INT_EQ(n, N + 1);
+    store_contract_evs_free(t, N + 1);
+    free(st);
+    store_fx_fini(&fx);
+}
+
 /* Whatever deletes an event's row takes it out of the index: FTS5's own
  * check passes after replacements, deletions and purges. */
 static void test_search_index(void)
@@ -776,6 +817,7 @@ CHECK_MAIN({ "open", test_open }, { "restart", test_restart },
            { "query_plans", test_query_plans }, { "random_plans", test_random_plans },
            { "reasons", test_reasons }, { "purge_rows", test_purge_rows },
            { "purge_plan", test_purge_plan }, { "search_order", test_search_order },
+           { "search_ranks_newest_matches", test_search_ranks_newest_matches },
            { "search_index", test_search_index }, { "search_plan", test_search_plan },
            { "migration_v1_to_v2", test_migration_v1_to_v2 },
            { "migration_v2_to_v3", test_migration_v2_to_v3 },
