@@ -23,6 +23,9 @@
 /* At most this many messages, or about this many bytes, per write. */
 #define CONN_FRAMES_PER_WRITE 256
 #define CONN_BYTES_PER_WRITE  (256 * 1024)
+/* How far past max_outbound_bytes a connection may go while its socket
+ * still takes bytes (is_over_outbound). */
+#define CONN_OUTBOUND_HARD_FACTOR 4
 
 /* Approximate bytes an event frame adds around the event JSON. */
 #define EVENT_FRAME_OVERHEAD (16 + PROTO_MAX_SUB_ID_LEN)
@@ -94,9 +97,22 @@ int conn_rx_append(struct conn *c, const void *in, size_t len, bool is_first, bo
     return is_final ? 1 : 0;
 }
 
+/* Whether queueing cost more bytes for c shows a client that does not
+ * read. Over max_outbound_bytes, only when the socket itself is full
+ * (lws holds bytes the kernel did not take): when the relay is what is
+ * behind, under a burst the io thread has not yet written out, the client
+ * would be cut off for the relay's delay. Past CONN_OUTBOUND_HARD_FACTOR
+ * times the limit, in any case, so memory stays bounded. */
+static bool is_over_outbound(const struct conn *c, size_t cost)
+{
+    size_t max = c->limits->max_outbound_bytes;
+    size_t after = c->out_bytes + cost;
+    return after > max && (lws_partial_buffered(c->wsi) || after / CONN_OUTBOUND_HARD_FACTOR > max);
+}
+
 static int enqueue(struct conn *c, struct conn_out *o, size_t cost)
 {
-    if (c->out_bytes + cost > c->limits->max_outbound_bytes) {
+    if (is_over_outbound(c, cost)) {
         payload_unref(o->payload);
         free(o);
         if (!c->is_closing) {
@@ -164,7 +180,7 @@ int conn_hold_event(struct conn *c, struct conn_sub *sub, struct payload *p)
         return OST_ENOSPC;
     }
     /* Held events count against the same outbound bound. */
-    if (c->out_bytes + p->len + EVENT_FRAME_OVERHEAD > c->limits->max_outbound_bytes) {
+    if (is_over_outbound(c, p->len + EVENT_FRAME_OVERHEAD)) {
         c->is_closing = true;
         c->close_reason = "client is not reading fast enough";
         lws_callback_on_writable(c->wsi);
