@@ -20,6 +20,7 @@
 #define OSTRICH_RELAY_RECENT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Entries kept by default: about 2.5 MiB, and at a few thousand new events
@@ -42,11 +43,26 @@ uint64_t recent_sig_hash(const uint8_t sig[64]);
  * already held keeps its place and takes the new hash. */
 void recent_add(struct recent *r, const uint8_t id[32], uint64_t sig_hash);
 
+/* The key of a replaceable or addressable event's address (NIP-01: pubkey
+ * and kind, and for an addressable kind the decoded value of its "d" tag,
+ * "" for none). */
+uint64_t recent_addr_hash(const uint8_t pubkey[32], uint32_t kind, const void *d, size_t d_len);
+
+/* recent_add for the version of an address that the store now keeps: the
+ * version the set held for that address before is forgotten, since the
+ * store answers a copy of it differently ("duplicate:" with OK false, a
+ * newer version is stored). */
+void recent_add_version(struct recent *r, const uint8_t id[32], uint64_t sig_hash,
+                        uint64_t addr_hash);
+
 /* Whether (id, sig_hash) is held. */
 bool recent_has(const struct recent *r, const uint8_t id[32], uint64_t sig_hash);
 
 /* Forgets id, if held. */
 void recent_forget(struct recent *r, const uint8_t id[32]);
+
+/* Forgets the version held for an address (recent_addr_hash), if any. */
+void recent_forget_addr(struct recent *r, uint64_t addr_hash);
 
 /* Forgets everything. */
 void recent_clear(struct recent *r);

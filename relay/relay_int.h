@@ -103,8 +103,8 @@ void relay__free_reloads(struct relay *r);
 void relay__on_message(void *ud, struct conn *c, const char *msg, size_t len);
 void relay__on_closed(void *ud, struct conn *c);
 void relay__on_sub_dropped(void *ud, uint64_t conn_id, uint64_t sub_key);
-void relay__on_stored_id(void *ud, const uint8_t id[32], uint64_t sig_hash);
-void relay__on_forget_ids(void *ud, const uint8_t (*ids)[32], size_t n, bool is_all);
+void relay__on_stored_id(void *ud, const struct server_msg *m);
+void relay__on_forget_ids(void *ud, const struct server_msg *m);
 void relay__on_idle(void *ud);
 /* The relay's gauges for /metrics and /health (io thread). */
 void relay__sample(void *ud, struct metrics_gauges *g);

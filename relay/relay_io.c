@@ -431,21 +431,28 @@ void relay__on_sub_dropped(void *ud, uint64_t conn_id, uint64_t sub_key)
     post_bcast(r, &bm);
 }
 
-void relay__on_stored_id(void *ud, const uint8_t id[32], uint64_t sig_hash)
+void relay__on_stored_id(void *ud, const struct server_msg *m)
 {
     struct relay *r = ud;
-    recent_add(r->recent, id, sig_hash);
+    if (m->u.ok.is_version) {
+        recent_add_version(r->recent, m->u.ok.id, m->u.ok.sig_hash, m->u.ok.addr_hash);
+    } else {
+        recent_add(r->recent, m->u.ok.id, m->u.ok.sig_hash);
+    }
 }
 
-void relay__on_forget_ids(void *ud, const uint8_t (*ids)[32], size_t n, bool is_all)
+void relay__on_forget_ids(void *ud, const struct server_msg *m)
 {
     struct relay *r = ud;
-    if (is_all) {
+    if (m->u.forget.is_all) {
         recent_clear(r->recent);
         return;
     }
-    for (size_t i = 0; i < n; i++) {
-        recent_forget(r->recent, ids[i]);
+    for (size_t i = 0; i < m->u.forget.n; i++) {
+        recent_forget(r->recent, m->u.forget.ids[i]);
+    }
+    for (size_t i = 0; i < m->u.forget.n_addrs; i++) {
+        recent_forget_addr(r->recent, m->u.forget.addrs[i]);
     }
 }
 

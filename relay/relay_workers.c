@@ -15,8 +15,10 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 #include "common/hex.h"
+#include "common/json.h"
 #include "common/log.h"
 #include "common/thread.h"
 #include "config/cfg.h"
@@ -213,15 +215,43 @@ void relay__on_verified(void *ud, struct vpool_result *res)
 
 /* Whether copies of ev may be answered as duplicates on the io thread
  * (relay/recent.h) once it is stored: only where the store's own answer
- * for a copy stays "duplicate:" for as long as the event is kept, and no
- * per-connection rule comes first. Not a replaceable or addressable event
- * (a newer version turns the answer into OK false), not one that expires
+ * for a copy stays "duplicate:" with OK true for as long as the set holds
+ * the id, and no per-connection rule comes first. Not one that expires
  * (then it is refused as expired), not a protected one (NIP-70 asks the
- * sender to authenticate first). Deletions forget what they delete. */
+ * sender to authenticate first). A replaceable or addressable event goes
+ * in as the version of its address, which the next version stored
+ * replaces; deletions forget what they delete. */
 static bool may_answer_copies(const struct event *ev)
 {
-    return !event_kind_is_replaceable(ev->kind) && !event_kind_is_addressable(ev->kind) &&
-           !event_kind_is_ephemeral(ev->kind) && ev->expiration == 0 && !nip70_is_protected(ev);
+    return !event_kind_is_ephemeral(ev->kind) && ev->expiration == 0 && !nip70_is_protected(ev);
+}
+
+/* The address key of a replaceable or addressable event (NIP-01: the
+ * first value of its first "d" tag, "" for none), as nip09_parse reads it
+ * from an "a" tag: unescaped. Returns false when it cannot be made (out of
+ * memory): then the event is not remembered. */
+static bool addr_key(const struct event *ev, uint64_t *out)
+{
+    struct event_tag_iter tags, fields;
+    struct json_str name, value;
+    struct buf d;
+    bool is_ok = true;
+    buf_init(&d);
+    if (event_kind_is_addressable(ev->kind)) {
+        event_tags_begin(ev, &tags);
+        while (event_tags_next(&tags, &fields)) {
+            if (!event_tag_next_str(&fields, &name) || !json_str_equals(&name, "d", 1)) {
+                continue;
+            }
+            if (event_tag_next_str(&fields, &value)) {
+                is_ok = json_str_decode(&value, &d) == 0;
+            }
+            break;
+        }
+    }
+    *out = recent_addr_hash(ev->pubkey, ev->kind, d.data, d.len);
+    buf_fini(&d);
+    return is_ok;
 }
 
 /* Tells the io thread what a stored deletion removed, before the OK for
@@ -231,17 +261,28 @@ static void post_forget(struct relay *r, const struct store_deletion *del)
 {
     struct server_msg sm = { .type = SERVER_MSG_FORGET };
     sm.u.forget.is_all = del->is_vanish;
-    if (!del->is_vanish && del->n_ids > 0) {
-        sm.u.forget.ids = malloc(del->n_ids * sizeof(*sm.u.forget.ids));
+    size_t n = del->n_ids, n_addrs = del->n_addrs;
+    if (del->is_vanish || n + n_addrs == 0) {
+        n = n_addrs = 0;
+    } else {
+        sm.u.forget.ids = malloc(n * sizeof(*sm.u.forget.ids) + n_addrs * sizeof(uint64_t));
         if (sm.u.forget.ids == NULL) {
             sm.u.forget.is_all = true; /* forgetting too much is safe */
-        } else {
-            memcpy(sm.u.forget.ids, del->ids, del->n_ids * sizeof(*sm.u.forget.ids));
-            sm.u.forget.n = del->n_ids;
+            n = n_addrs = 0;
         }
     }
-    if (!sm.u.forget.is_all && sm.u.forget.n == 0) {
-        return; /* only addresses: those events are never in the set */
+    if (n + n_addrs > 0) {
+        memcpy(sm.u.forget.ids, del->ids, n * sizeof(*sm.u.forget.ids));
+        sm.u.forget.addrs = (uint64_t *)(void *)(sm.u.forget.ids + n);
+        for (size_t i = 0; i < n_addrs; i++) {
+            const struct store_addr *a = &del->addrs[i];
+            sm.u.forget.addrs[i] = recent_addr_hash(a->pubkey, a->kind, a->d, a->d_len);
+        }
+        sm.u.forget.n = n;
+        sm.u.forget.n_addrs = n_addrs;
+    }
+    if (!sm.u.forget.is_all && n + n_addrs == 0) {
+        return;
     }
     if (server_post(r->server, &sm) < 0) {
         free(sm.u.forget.ids);
@@ -265,6 +306,11 @@ void relay__on_stored(void *ud, struct batcher_req *req, const struct store_resu
         sm.u.ok.reason = reason;
         sm.u.ok.is_recent = may_answer_copies(&req->ev);
         sm.u.ok.sig_hash = recent_sig_hash(req->ev.sig);
+        sm.u.ok.is_version =
+            event_kind_is_replaceable(req->ev.kind) || event_kind_is_addressable(req->ev.kind);
+        if (sm.u.ok.is_recent && sm.u.ok.is_version && !addr_key(&req->ev, &sm.u.ok.addr_hash)) {
+            sm.u.ok.is_recent = false;
+        }
         metrics_count_ok(&r->metrics, true, reason);
         server_post(r->server, &sm);
     } else {

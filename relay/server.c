@@ -125,8 +125,7 @@ static void handle_msg(struct server *s, struct server_msg *m)
     }
     if (m->type == SERVER_MSG_FORGET) {
         if (s->hooks.on_forget != NULL) {
-            s->hooks.on_forget(s->hooks.ud, (const uint8_t(*)[32])m->u.forget.ids, m->u.forget.n,
-                               m->u.forget.is_all);
+            s->hooks.on_forget(s->hooks.ud, m);
         }
         free(m->u.forget.ids);
         return;
@@ -140,7 +139,7 @@ static void handle_msg(struct server *s, struct server_msg *m)
     switch (m->type) {
     case SERVER_MSG_OK:
         if (m->u.ok.is_recent && s->hooks.on_stored != NULL) {
-            s->hooks.on_stored(s->hooks.ud, m->u.ok.id, m->u.ok.sig_hash);
+            s->hooks.on_stored(s->hooks.ud, m);
         }
         if (c != NULL) {
             server_send_ok(s, c, m->u.ok.id, m->u.ok.accepted, m->u.ok.reason);

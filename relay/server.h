@@ -57,7 +57,9 @@ struct server_msg {
             /* The event is stored and a copy of it may be answered as a
              * duplicate from now on (hooks.on_stored). */
             bool is_recent;
-            uint64_t sig_hash; /* recent_sig_hash of its signature */
+            uint64_t sig_hash;  /* recent_sig_hash of its signature */
+            bool is_version;    /* replaceable or addressable: */
+            uint64_t addr_hash; /* recent_addr_hash of its address */
         } ok;
         const char *notice; /* static */
         struct payload *payload;
@@ -82,8 +84,9 @@ struct server_msg {
             uint8_t pubkey[32]; /* the key it proves */
         } auth;
         struct {
-            uint8_t (*ids)[32]; /* malloc'd, n ids; NULL with is_all */
-            size_t n;
+            uint8_t (*ids)[32]; /* malloc'd, n ids, then n_addrs address keys */
+            uint64_t *addrs;    /* recent_addr_hash; points into the same block */
+            size_t n, n_addrs;
             bool is_all; /* everything may be gone (a NIP-62 vanish) */
         } forget;
     } u;
@@ -97,8 +100,8 @@ struct server_hooks {
     /* An OK with is_recent is about to be sent (whether or not its
      * connection is still there), and a FORGET came: for the recent-ids
      * set. Both may be NULL. */
-    void (*on_stored)(void *ud, const uint8_t id[32], uint64_t sig_hash);
-    void (*on_forget)(void *ud, const uint8_t (*ids)[32], size_t n, bool is_all);
+    void (*on_stored)(void *ud, const struct server_msg *m);
+    void (*on_forget)(void *ud, const struct server_msg *m);
     /* c is going away: forget its subscriptions. c is still valid. */
     void (*on_closed)(void *ud, struct conn *c);
     /* A subscription ended on the io thread (CLOSED answer or connection

@@ -97,7 +97,8 @@ static void test_oldest_goes_first(void)
     recent_free(r);
 }
 
-/* Random adds and forgets against a list of what must be held. */
+/* Random adds, versions and forgets against a plain model of the ring:
+ * ids n % 3 == 0 are versions of address n % 13. */
 static void check_random_run(bool is_clash)
 {
     enum {
@@ -106,8 +107,6 @@ static void check_random_run(bool is_clash)
         STEPS = 20000
     };
     struct recent *r = NULL;
-    uint32_t order[CAP]; /* the live ids, oldest first */
-    uint32_t n_live = 0;
     uint32_t ring[CAP]; /* id in each ring position, or UINT32_MAX */
     uint32_t next = 0;
     uint8_t id[32];
@@ -117,39 +116,75 @@ static void check_random_run(bool is_clash)
     }
     for (uint32_t step = 0; step < STEPS; step++) {
         uint32_t n = (uint32_t)(rng() % IDS);
+        bool is_version = n % 3 == 0;
         make_id(n, is_clash, id);
-        bool is_held = false;
-        for (uint32_t i = 0; i < CAP; i++) {
-            is_held = is_held || ring[i] == n;
-        }
         if (rng() % 4 == 0) {
             recent_forget(r, id);
             for (uint32_t i = 0; i < CAP; i++) {
                 ring[i] = ring[i] == n ? UINT32_MAX : ring[i];
             }
-        } else if (!is_held) {
-            recent_add(r, id, n);
-            ring[next] = n; /* overwrites the oldest (or a hole) */
-            next = (next + 1) % CAP;
+            continue;
         }
-        n_live = 0;
+        if (is_version) {
+            recent_add_version(r, id, n, n % 13);
+        } else {
+            recent_add(r, id, n);
+        }
+        /* The model: the address's version and the id itself go, then
+         * the id takes the next place, over the oldest. */
         for (uint32_t i = 0; i < CAP; i++) {
-            if (ring[i] != UINT32_MAX) {
-                order[n_live++] = ring[i];
-            }
+            bool is_same_addr =
+                is_version && ring[i] != UINT32_MAX && ring[i] % 3 == 0 && ring[i] % 13 == n % 13;
+            ring[i] = ring[i] == n || is_same_addr ? UINT32_MAX : ring[i];
+        }
+        ring[next] = n;
+        next = (next + 1) % CAP;
+        uint32_t n_live = 0;
+        for (uint32_t i = 0; i < CAP; i++) {
+            n_live += ring[i] != UINT32_MAX;
         }
         CHECK_INT_EQ(recent_count(r), n_live);
         if (step % 97 == 0) {
             for (uint32_t m = 0; m < IDS; m++) {
                 bool want = false;
-                for (uint32_t i = 0; i < n_live; i++) {
-                    want = want || order[i] == m;
+                for (uint32_t i = 0; i < CAP; i++) {
+                    want = want || ring[i] == m;
                 }
                 make_id(m, is_clash, id);
                 CHECK_INT_EQ(recent_has(r, id, m), want);
             }
         }
     }
+    recent_free(r);
+}
+
+static void test_versions_replace_by_address(void)
+{
+    struct recent *r = NULL;
+    uint8_t a[32], b[32], c[32], d[32];
+    uint8_t pk[32] = { 1 };
+    CHECK_OK(recent_new(2, &r));
+    make_id(1, false, a);
+    make_id(2, false, b);
+    make_id(3, false, c);
+    make_id(4, false, d);
+    uint64_t addr = recent_addr_hash(pk, 30023, "x", 1);
+    CHECK(addr != recent_addr_hash(pk, 30023, "y", 1));
+    CHECK(addr != recent_addr_hash(pk, 30024, "x", 1));
+    CHECK(recent_addr_hash(pk, 3, "", 0) == recent_addr_hash(pk, 3, NULL, 0));
+    recent_add_version(r, a, 1, addr);
+    recent_add_version(r, b, 2, addr); /* a newer version: a goes */
+    CHECK(!recent_has(r, a, 1));
+    CHECK(recent_has(r, b, 2));
+    CHECK_INT_EQ(recent_count(r), 1);
+    /* b is evicted by plain entries; its address no longer names it. */
+    recent_add(r, c, 3);
+    recent_add(r, d, 4);
+    CHECK(!recent_has(r, b, 2));
+    recent_add_version(r, a, 1, addr);
+    CHECK(recent_has(r, a, 1));
+    CHECK(recent_has(r, d, 4));
+    CHECK_INT_EQ(recent_count(r), 2);
     recent_free(r);
 }
 
@@ -161,4 +196,5 @@ static void test_random_run_matches_a_list(void)
 
 CHECK_MAIN({ "has_needs_id_and_signature", test_has_needs_id_and_signature },
            { "oldest_goes_first", test_oldest_goes_first },
+           { "versions_replace_by_address", test_versions_replace_by_address },
            { "random_run_matches_a_list", test_random_run_matches_a_list })

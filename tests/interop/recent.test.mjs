@@ -75,17 +75,31 @@ describe('copies of recently stored events', { timeout: TEST_TIMEOUT_MS }, () =>
         assert.equal(await validated(relay), before + 1);
     });
 
-    test('a replaceable event\'s copy is answered by the store', async () => {
+    test('a replaceable event\'s copy is a duplicate until a newer version replaces it', async () => {
         const profile = signed(key, { kind: 0, content: '{"name":"ostrich"}' });
         assert.deepEqual(await raw.publish(profile), [true, '']);
         const before = await validated(relay);
         assert.deepEqual(await raw.publish(profile), [true, DUPLICATE]);
-        assert.equal(await validated(relay), before + 1, 'replaceable copies are validated');
+        assert.equal(await validated(relay), before, 'the current version\'s copy skips validation');
         const newer = signed(key, { kind: 0, created_at: profile.created_at + 1, content: '{}' });
         assert.deepEqual(await raw.publish(newer), [true, '']);
         const [ok, msg] = await raw.publish(profile);
         assert.equal(ok, false);
-        assert.match(msg, /^duplicate: /);
+        assert.match(msg, /^duplicate: a newer version/);
+        assert.equal(await validated(relay), before + 2, 'the replaced version goes to the store again');
+        assert.deepEqual(await raw.publish(newer), [true, DUPLICATE]);
+        assert.equal(await validated(relay), before + 2);
+    });
+
+    test('an addressable event deleted by address is refused, not answered "duplicate:"', async () => {
+        const art = signed(key, { kind: 30023, created_at: nowSec() - 5, tags: [['d', 'caf\u00e9 "x"']], content: 'v1' });
+        assert.deepEqual(await raw.publish(art), [true, '']);
+        assert.deepEqual(await raw.publish(art), [true, DUPLICATE]);
+        const del = signed(key, { kind: 5, tags: [['a', `30023:${key.pk}:caf\u00e9 "x"`]] });
+        assert.deepEqual(await raw.publish(del), [true, '']);
+        const [ok, msg] = await raw.publish(art);
+        assert.equal(ok, false);
+        assert.match(msg, /^blocked: /);
     });
 
     test('a deleted event\'s copy is refused, not answered "duplicate:"', async () => {
