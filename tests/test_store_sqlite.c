@@ -535,6 +535,7 @@ static void test_search_ranks_newest_matches(void)
     CHECK_OK(store_contract_count(fx.r, "{\"search\":\"nostr\"}", &n));
     CHECK_INT_EQ(n, N + 1);
     store_contract_evs_free(t, N + 1);
+    free(t);
     free(st);
     store_fx_fini(&fx);
 }
