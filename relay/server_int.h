@@ -1,8 +1,8 @@
 /*
  * Private to the server module, which spans relay/server.c (the lws
- * context, WebSocket connections, the io queue) and relay/server_http.c
- * (HTTP: NIP-11, /health, /metrics). Everything here belongs to the io
- * thread.
+ * context, WebSocket connections), relay/server_msg.c (the io queue and
+ * the replies) and relay/server_http.c (HTTP: NIP-11, /health, /metrics). Everything here belongs
+ * to the io thread.
  */
 #ifndef OSTRICH_RELAY_SERVER_INT_H
 #define OSTRICH_RELAY_SERVER_INT_H
@@ -17,6 +17,7 @@
 #include "common/buf.h"
 #include "common/queue.h"
 #include "relay/conn.h"
+#include "relay/metrics.h"
 #include "relay/ratelimit.h"
 #include "relay/server.h"
 #include "relay/wsdeflate.h"
@@ -65,6 +66,13 @@ static inline struct server *server_of(struct lws *wsi)
 /* The HTTP protocol's callback (server_http.c). */
 int server__callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                           size_t len);
+
+/* The io queue (server_msg.c): server__on_wakeup drains and handles it;
+ * server__drop_msgs releases what is left in it at the end;
+ * server__send_counted sends the frame built in scratch and counts it. */
+void server__on_wakeup(struct server *s);
+void server__drop_msgs(struct server *s);
+void server__send_counted(struct server *s, struct conn *c, enum metrics_msg_out type);
 
 /* Opens the [metrics] listen vhost on the relay's context (server_http.c).
  * Returns 0 or a negative code after logging. */
