@@ -45,7 +45,7 @@ struct slot {
     const struct store_deletion **dels; /* views into reqs */
     struct store_result *results;
     int n;
-    bool is_written; /* the transaction committed: results hold once synced */
+    bool has_stored; /* committed, and stored something: it needs a sync */
 };
 
 /* Owned by: the thread that created it. The storage thread reads cfg, done,
@@ -159,7 +159,10 @@ static void write_slot(struct batcher *b, struct slot *sl, bool *has_logged)
             b->cfg.on_batch(b->ud, (size_t)sl->n, seconds);
         }
     }
-    sl->is_written = rc == 0;
+    sl->has_stored = false;
+    for (int i = 0; i < sl->n && rc == 0; i++) {
+        sl->has_stored = sl->has_stored || sl->results[i].status == STORE_STORED;
+    }
     if (rc < 0) {
         /* Nothing of the batch is stored, whatever any result says. */
         fail_slot(b, sl, rc);
@@ -193,9 +196,12 @@ static void *sync_main(void *arg)
     int idx[BATCHER_SLOTS];
     int m;
     while ((m = queue_pop_batch(&b->sync_q, idx, BATCHER_SLOTS, -1)) > 0) {
+        /* A batch that only found duplicates and refusals wrote nothing:
+         * its answers need no sync (what a duplicate names was stored by
+         * an earlier batch, synced before this one is answered). */
         bool is_needed = false;
         for (int i = 0; i < m; i++) {
-            is_needed = is_needed || b->slots[idx[i]].is_written;
+            is_needed = is_needed || b->slots[idx[i]].has_stored;
         }
         int rc = is_needed ? store_sync(b->s) : 0;
         if (is_needed) {
@@ -203,7 +209,7 @@ static void *sync_main(void *arg)
         }
         for (int i = 0; i < m; i++) {
             struct slot *sl = &b->slots[idx[i]];
-            if (rc < 0 && sl->is_written) {
+            if (rc < 0 && sl->has_stored) {
                 fail_slot(b, sl, rc);
             }
             answer_slot(b, sl);

@@ -420,6 +420,7 @@ struct fake_store {
     atomic_bool is_open_failing;
     atomic_bool is_write_failing;
     atomic_bool is_sync_failing;
+    atomic_bool is_all_duplicate; /* writes find every event stored already */
     atomic_uint n_syncs;
     atomic_bool has_deferred; /* a write came through a STORE_ROLE_WRITER_DEFERRED handle */
 };
@@ -463,7 +464,8 @@ static int fake_write_batch(struct store_conn *c, const struct event *const *evs
         atomic_store(&fs->has_deferred, true);
     }
     for (size_t i = 0; i < n; i++) {
-        store_result_set(&results[i], STORE_STORED, 0);
+        store_result_set(&results[i],
+                         atomic_load(&fs->is_all_duplicate) ? STORE_DUPLICATE : STORE_STORED, 0);
     }
     return atomic_load(&fs->is_write_failing) ? OST_ENOSPC : 0;
 }
@@ -547,9 +549,10 @@ static void check_failures_answer_errors(const struct store_ops *ops)
     atomic_init(&fs.is_open_failing, true);
     atomic_init(&fs.is_write_failing, false);
     atomic_init(&fs.is_sync_failing, false);
+    atomic_init(&fs.is_all_duplicate, false);
     atomic_init(&fs.n_syncs, 0);
     atomic_init(&fs.has_deferred, false);
-    CHECK_OK(tally_init(&t, NULL, 6));
+    CHECK_OK(tally_init(&t, NULL, 7));
     CHECK_OK(batcher_new(&fs.base, &cfg, on_stored, &t, &b));
     /* No handle yet: answered with an error; the open is retried. */
     CHECK(submit_and_wait(b, &t, 0));
@@ -571,11 +574,16 @@ static void check_failures_answer_errors(const struct store_ops *ops)
     atomic_store(&fs.is_sync_failing, false);
     CHECK(submit_and_wait(b, &t, 5));
     CHECK_INT_EQ(atomic_load(&t.status[5]), STORE_STORED);
+    /* A batch that stored nothing needs no sync, even while syncs fail. */
+    atomic_store(&fs.is_all_duplicate, true);
+    atomic_store(&fs.is_sync_failing, true);
+    CHECK(submit_and_wait(b, &t, 6));
+    CHECK_INT_EQ(atomic_load(&t.status[6]), STORE_DUPLICATE);
     batcher_stats(b, &stats);
     batcher_free(b);
     CHECK(!atomic_load(&t.has_bad));
     CHECK_INT_EQ(stats.failed_batches, is_pipelined ? 3 : 2);
-    CHECK_INT_EQ(stats.batches, 6);
+    CHECK_INT_EQ(stats.batches, 7);
     /* Pipelined: one sync per written batch (tags 1, 3, 4, 5; one at a
      * time here), through a deferred writer. */
     CHECK_INT_EQ(stats.syncs, is_pipelined ? 4 : 0);
