@@ -162,6 +162,17 @@ void load__keep(struct load_kept *k, const char *s, size_t len)
     k->n++;
 }
 
+void load__other_msg(const struct json_str *label, const struct load_msg *m,
+                     struct load_kept *notices, uint64_t *n_bad)
+{
+    struct json_str text;
+    if (load__str_is(label, "NOTICE") && load__msg_str(m, 1, &text)) {
+        load__keep(notices, text.p, text.len);
+    } else if (!load__str_is(label, "AUTH")) {
+        (*n_bad)++;
+    }
+}
+
 void load__print_kept(const char *what, const struct load_kept *k)
 {
     for (uint64_t i = 0; i < k->n && i < LOAD_N_KEPT; i++) {

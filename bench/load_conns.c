@@ -110,10 +110,8 @@ static int on_message(void *arg, uint32_t conn, const char *data, size_t len)
         }
     } else if (load__str_is(&label, "EVENT")) {
         r->n_events++;
-    } else if (load__str_is(&label, "NOTICE") && load__msg_str(&m, 1, &text)) {
-        load__keep(&r->notices, text.p, text.len);
-    } else if (!load__str_is(&label, "AUTH")) {
-        r->n_bad_msg++;
+    } else {
+        load__other_msg(&label, &m, &r->notices, &r->n_bad_msg);
     }
     return 0;
 }

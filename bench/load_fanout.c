@@ -247,12 +247,10 @@ static int on_message(void *arg, uint32_t conn, const char *data, size_t len)
         if (load__msg_str(&m, 2, &text)) {
             load__keep(&r->closed, text.p, text.len);
         }
-    } else if (load__str_is(&label, "NOTICE") && load__msg_str(&m, 1, &text)) {
-        load__keep(&r->notices, text.p, text.len);
     } else if (load__str_is(&label, "EVENT") || load__str_is(&label, "EOSE")) {
         r->n_stray++;
-    } else if (!load__str_is(&label, "AUTH")) {
-        r->n_bad_msg++;
+    } else {
+        load__other_msg(&label, &m, &r->notices, &r->n_bad_msg);
     }
     return 0;
 }

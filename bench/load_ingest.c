@@ -166,16 +166,13 @@ static int on_message(void *arg, uint32_t conn, const char *data, size_t len)
 {
     struct run *r = arg;
     struct load_msg m;
-    struct json_str label, text;
+    struct json_str label;
     if (load__msg_split(data, len, &m) < 0 || !load__msg_str(&m, 0, &label)) {
         r->n_bad_msg++;
     } else if (load__str_is(&label, "OK")) {
         return on_ok(r, conn, &m);
-    } else if (load__str_is(&label, "NOTICE") && load__msg_str(&m, 1, &text)) {
-        load__keep(&r->notices, text.p, text.len);
-    } else if (!load__str_is(&label, "AUTH")) {
-        /* NIP-42's challenge on connect is expected; the load never answers. */
-        r->n_bad_msg++;
+    } else {
+        load__other_msg(&label, &m, &r->notices, &r->n_bad_msg);
     }
     return 0;
 }

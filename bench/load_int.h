@@ -126,6 +126,11 @@ bool load__str_is(const struct json_str *s, const char *lit);
 bool load__msg_lit(const struct load_msg *m, size_t i, const char *lit);
 
 void load__keep(struct load_kept *k, const char *s, size_t len);
+/* A message no scenario expects, labelled label: a NOTICE's text is kept
+ * in notices; NIP-42's AUTH challenge on connect is expected (the load
+ * never answers it); anything else counts in *n_bad. */
+void load__other_msg(const struct json_str *label, const struct load_msg *m,
+                     struct load_kept *notices, uint64_t *n_bad);
 void load__print_kept(const char *what, const struct load_kept *k);
 
 /* Appends one sample; OST_ENOMEM. */

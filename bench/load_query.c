@@ -293,7 +293,7 @@ static int on_message(void *arg, uint32_t conn, const char *data, size_t len)
     struct run *r = arg;
     struct client *c = &r->clients[conn];
     struct load_msg m;
-    struct json_str label, sub, text;
+    struct json_str label, sub;
     if (load__msg_split(data, len, &m) < 0 || !load__msg_str(&m, 0, &label)) {
         r->n_bad_msg++;
         return 0;
@@ -314,10 +314,8 @@ static int on_message(void *arg, uint32_t conn, const char *data, size_t len)
         return on_eose(r, c, conn, &m);
     } else if (is_end) {
         r->n_stray++;
-    } else if (load__str_is(&label, "NOTICE") && load__msg_str(&m, 1, &text)) {
-        load__keep(&r->notices, text.p, text.len);
-    } else if (!load__str_is(&label, "AUTH")) {
-        r->n_bad_msg++;
+    } else {
+        load__other_msg(&label, &m, &r->notices, &r->n_bad_msg);
     }
     return 0;
 }
